@@ -1,0 +1,959 @@
+#include "identity/src/identity.h"
+
+#include <sodium.h>
+
+#include <algorithm>
+
+#include "absl/algorithm/container.h"
+#include "absl/strings/str_split.h"
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "google/protobuf/util/field_mask_util.h"
+#include "google/protobuf/util/time_util.h"
+#include "parley/status/status.h"
+#include "parley/storage/keys.h"
+
+namespace parley::identity {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using storage::U64Key;
+
+// Column families.
+constexpr char kOrgs[] = "orgs";                // org_id -> Organization
+constexpr char kDomains[] = "domains";          // domain -> org_id
+constexpr char kUsers[] = "users";              // user_id -> User
+constexpr char kHandles[] = "handles";          // org_id handle -> user_id
+constexpr char kCredentials[] = "credentials";  // user_id -> argon2id hash string
+constexpr char kRevocations[] = "revocations";  // user_id -> not-before (unix micros)
+constexpr char kInvites[] = "invites";          // hash(code) -> Invite
+constexpr char kRefresh[] = "refresh";          // hash(token) -> RefreshRecord
+constexpr char kFamilies[] = "families";        // family_id -> revoked marker
+constexpr char kKeys[] = "keys";                // key_id -> seed | create | expire
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
+}
+
+std::string Hash32(absl::string_view secret) {
+  unsigned char out[32];
+  crypto_generichash(out, sizeof(out), reinterpret_cast<const unsigned char*>(secret.data()),
+                     secret.size(), nullptr, 0);
+  return std::string(reinterpret_cast<char*>(out), sizeof(out));
+}
+
+std::string RandomToken(absl::string_view prefix) {
+  unsigned char bytes[32];
+  randombytes_buf(bytes, sizeof(bytes));
+  std::string encoded;
+  absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)), &encoded);
+  return absl::StrCat(prefix, encoded);
+}
+
+rocksdb::Slice S(const std::string& s) { return rocksdb::Slice(s.data(), s.size()); }
+absl::string_view SV(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
+
+std::string HandleKey(uint64_t org_id, absl::string_view handle) {
+  std::string key = U64Key(org_id);
+  key.append(handle.data(), handle.size());
+  return key;
+}
+
+// A refresh token's stored state: who, which family, when it expires, and
+// whether it was already rotated (a second use means it was stolen).
+struct RefreshRecord {
+  uint64_t user_id = 0;
+  uint64_t family = 0;
+  int64_t issue_micros = 0;
+  int64_t expire_micros = 0;
+  bool rotated = false;
+
+  std::string Encode() const {
+    std::string out;
+    storage::AppendU64(&out, user_id);
+    storage::AppendU64(&out, family);
+    storage::AppendU64(&out, static_cast<uint64_t>(issue_micros));
+    storage::AppendU64(&out, static_cast<uint64_t>(expire_micros));
+    out.push_back(rotated ? 1 : 0);
+    return out;
+  }
+  static std::optional<RefreshRecord> Decode(absl::string_view in) {
+    if (in.size() != 33) return std::nullopt;
+    storage::KeyReader r(in);
+    RefreshRecord rec;
+    rec.user_id = *r.ReadU64();
+    rec.family = *r.ReadU64();
+    rec.issue_micros = static_cast<int64_t>(*r.ReadU64());
+    rec.expire_micros = static_cast<int64_t>(*r.ReadU64());
+    rec.rotated = r.rest()[0] != 0;
+    return rec;
+  }
+};
+
+const char* RoleName(pb::Role role) {
+  switch (role) {
+    case pb::ROLE_ADMIN: return "admin";
+    case pb::ROLE_GUEST: return "guest";
+    default: return "member";
+  }
+}
+
+bool HasRole(const pb::User& user, pb::Role role) {
+  return std::find(user.roles().begin(), user.roles().end(), role) != user.roles().end();
+}
+
+absl::Status NotFoundUser() { return absl::NotFoundError("user not found"); }
+absl::Status BadLogin() { return absl::UnauthenticatedError("invalid login or password"); }
+
+absl::StatusOr<int> PageSize(int32_t requested) {
+  if (requested == 0) return kDefaultPageSize;
+  if (requested < 0 || requested > kMaxPageSize) {
+    return status::OutOfRange("page_size", requested, 1, kMaxPageSize);
+  }
+  return requested;
+}
+
+}  // namespace
+
+absl::StatusOr<size_t> Utf8Length(absl::string_view field, absl::string_view text) {
+  size_t count = 0;
+  for (size_t i = 0; i < text.size();) {
+    unsigned char c = static_cast<unsigned char>(text[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (len == 0 || i + len > text.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8"));
+    }
+    for (size_t j = 1; j < len; ++j) {
+      if ((static_cast<unsigned char>(text[i + j]) >> 6) != 0x2) {
+        return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8"));
+      }
+    }
+    i += len;
+    ++count;
+  }
+  return count;
+}
+
+static absl::Status CheckText(absl::string_view field, absl::string_view text, size_t limit) {
+  auto length = Utf8Length(field, text);
+  if (!length.ok()) return length.status();
+  if (*length > limit) return status::TooLong(field, *length, limit);
+  return absl::OkStatus();
+}
+
+absl::Status ValidateHandle(absl::string_view handle) {
+  if (handle.size() < kMinHandleLength || handle.size() > kMaxHandleLength) {
+    return absl::InvalidArgumentError(absl::StrCat("handle: must be ", kMinHandleLength, " to ",
+                                                   kMaxHandleLength, " characters of [a-z0-9._]"));
+  }
+  for (char c : handle) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_')) {
+      return absl::InvalidArgumentError("handle: only lowercase letters, digits, '.' and '_' allowed");
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateDomain(absl::string_view domain) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("domain: \"", domain, "\" ", why,
+                                                   " (expected lowercase like acme.example)"));
+  };
+  if (domain.empty() || domain.size() > kMaxDomainLength) return bad("has a bad length");
+  size_t labels = 0;
+  for (absl::string_view label : absl::StrSplit(domain, '.')) {
+    ++labels;
+    if (label.empty() || label.size() > 63) return bad("has an empty or overlong label");
+    if (label.front() == '-' || label.back() == '-') return bad("has a label starting or ending with '-'");
+    for (char c : label) {
+      if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
+        return bad("may hold only a-z, 0-9, '-' and '.'");
+      }
+    }
+  }
+  if (labels < 2) return bad("needs at least two labels");
+  return absl::OkStatus();
+}
+
+std::vector<std::string> Identity::ColumnFamilies() {
+  return {kOrgs, kDomains, kUsers, kHandles, kCredentials, kRevocations,
+          kInvites, kRefresh, kFamilies, kKeys};
+}
+
+Identity::Identity(storage::Db* db, IdentityOptions options, std::unique_ptr<ids::IdGenerator> ids)
+    : db_(db), options_(std::move(options)), ids_(std::move(ids)) {}
+
+absl::StatusOr<std::unique_ptr<Identity>> Identity::Create(storage::Db* db, IdentityOptions options) {
+  auth::InitSodium();
+  if (!options.clock) options.clock = [] { return absl::Now(); };
+  auto ids = ids::IdGenerator::Create(options.node_id);
+  if (!ids.ok()) return ids.status();
+  std::unique_ptr<Identity> identity(new Identity(db, std::move(options), *std::move(ids)));
+  auto dummy = identity->HashPassword("parley-dummy-password-for-timing");
+  if (!dummy.ok()) return dummy.status();
+  identity->dummy_hash_ = *dummy;
+  if (auto s = identity->LoadKeysAndRevocations(); !s.ok()) return s;
+  if (auto key = identity->CurrentSigningKey(); !key.ok()) return key.status();
+  return identity;
+}
+
+absl::Status Identity::LoadKeysAndRevocations() {
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kKeys)));
+  std::vector<auth::SigningKey> keys;
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    absl::string_view v(it->value().data(), it->value().size());
+    if (v.size() != 48) return absl::DataLossError("identity: malformed signing key record");
+    auto key = auth::SigningKeyFromSeed(v.substr(0, 32));
+    if (!key.ok()) return key.status();
+    key->create_time = absl::FromUnixMicros(static_cast<int64_t>(storage::DecodeU64(v.substr(32))));
+    uint64_t expire = storage::DecodeU64(v.substr(40));
+    key->expire_time = expire == UINT64_MAX ? absl::InfiniteFuture()
+                                            : absl::FromUnixMicros(static_cast<int64_t>(expire));
+    keys.push_back(*std::move(key));
+  }
+  if (!it->status().ok()) return storage::FromRocks(it->status(), "load keys");
+  std::sort(keys.begin(), keys.end(),
+            [](const auto& a, const auto& b) { return a.create_time < b.create_time; });
+  {
+    std::lock_guard<std::mutex> lock(keys_mu_);
+    signing_keys_ = std::move(keys);
+  }
+  std::unique_ptr<rocksdb::Iterator> rev(
+      db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kRevocations)));
+  std::lock_guard<std::mutex> lock(revocation_mu_);
+  for (rev->SeekToFirst(); rev->Valid(); rev->Next()) {
+    if (rev->key().size() != 8 || rev->value().size() != 8) continue;
+    not_before_[storage::DecodeU64(SV(rev->key()))] =
+        absl::FromUnixMicros(static_cast<int64_t>(storage::DecodeU64(SV(rev->value()))));
+  }
+  return storage::FromRocks(rev->status(), "load revocations");
+}
+
+absl::StatusOr<auth::SigningKey> Identity::CurrentSigningKey() {
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  const absl::Time now = options_.clock();
+  if (signing_keys_.empty() || now - signing_keys_.back().create_time >= options_.signing_key_rotation) {
+    rocksdb::WriteBatch batch;
+    if (!signing_keys_.empty()) {
+      // The retiring key verifies until the last token it signed has expired.
+      auth::SigningKey& old = signing_keys_.back();
+      old.expire_time = now + auth::kAccessTokenLifetime + auth::kClockLeeway;
+      std::string v = old.secret_key.substr(0, 32);
+      storage::AppendU64(&v, static_cast<uint64_t>(absl::ToUnixMicros(old.create_time)));
+      storage::AppendU64(&v, static_cast<uint64_t>(absl::ToUnixMicros(old.expire_time)));
+      batch.Put(db_->Cf(kKeys), old.key_id, v);
+    }
+    auth::SigningKey fresh = auth::GenerateSigningKey(now);
+    std::string v = fresh.secret_key.substr(0, 32);
+    storage::AppendU64(&v, static_cast<uint64_t>(absl::ToUnixMicros(now)));
+    storage::AppendU64(&v, UINT64_MAX);
+    batch.Put(db_->Cf(kKeys), fresh.key_id, v);
+    if (auto s = db_->Write(&batch); !s.ok()) return s;
+    signing_keys_.push_back(std::move(fresh));
+  }
+  // Drop keys whose tokens can no longer be valid.
+  std::vector<auth::VerificationKey> verification;
+  for (const auto& k : signing_keys_) {
+    if (k.expire_time + auth::kClockLeeway >= now) verification.push_back(auth::PublicPart(k));
+  }
+  key_ring_->Replace(std::move(verification));
+  return signing_keys_.back();
+}
+
+std::vector<auth::VerificationKey> Identity::VerificationKeys() {
+  (void)CurrentSigningKey();  // rotates if due, refreshes the ring
+  std::vector<auth::VerificationKey> keys;
+  std::lock_guard<std::mutex> lock(keys_mu_);
+  for (const auto& k : signing_keys_) keys.push_back(auth::PublicPart(k));
+  return keys;
+}
+
+absl::Time Identity::NotBefore(uint64_t user_id) {
+  std::lock_guard<std::mutex> lock(revocation_mu_);
+  auto it = not_before_.find(user_id);
+  return it == not_before_.end() ? absl::InfinitePast() : it->second;
+}
+
+absl::StatusOr<std::string> Identity::HashPassword(const std::string& password) {
+  char out[crypto_pwhash_STRBYTES];
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(), options_.argon2_ops,
+                            options_.argon2_memory_bytes, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    return absl::ResourceExhaustedError("password hashing ran out of memory");
+  }
+  return std::string(out);
+}
+
+absl::StatusOr<std::optional<pb::User>> Identity::LoadUser(uint64_t user_id) {
+  auto value = db_->Get(db_->Cf(kUsers), U64Key(user_id));
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::optional<pb::User>();
+  pb::User user;
+  if (!user.ParseFromString(**value)) return absl::DataLossError("identity: malformed user record");
+  return std::optional<pb::User>(std::move(user));
+}
+
+absl::StatusOr<std::optional<pb::Organization>> Identity::LoadOrg(uint64_t org_id) {
+  auto value = db_->Get(db_->Cf(kOrgs), U64Key(org_id));
+  if (!value.ok()) return value.status();
+  if (!value->has_value()) return std::optional<pb::Organization>();
+  pb::Organization org;
+  if (!org.ParseFromString(**value)) return absl::DataLossError("identity: malformed org record");
+  return std::optional<pb::Organization>(std::move(org));
+}
+
+absl::StatusOr<std::optional<uint64_t>> Identity::LoadOrgIdByDomain(const std::string& domain) {
+  auto value = db_->Get(db_->Cf(kDomains), domain);
+  if (!value.ok()) return value.status();
+  if (!value->has_value() || (*value)->size() != 8) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(storage::DecodeU64(**value));
+}
+
+void Identity::PutUser(rocksdb::WriteBatch* batch, const pb::User& user) {
+  batch->Put(db_->Cf(kUsers), S(U64Key(user.id())), user.SerializeAsString());
+}
+
+void Identity::RevokeAllTokens(rocksdb::WriteBatch* batch, uint64_t user_id, absl::Time now) {
+  batch->Put(db_->Cf(kRevocations), S(U64Key(user_id)),
+             S(U64Key(static_cast<uint64_t>(absl::ToUnixMicros(now)))));
+}
+
+absl::StatusOr<pb::CreateOrganizationResponse> Identity::CreateOrganization(
+    const pb::CreateOrganizationRequest& req) {
+  if (auto s = ValidateDomain(req.domain()); !s.ok()) return s;
+  if (req.display_name().empty()) return status::Required("display_name");
+  if (auto s = CheckText("display_name", req.display_name(), kMaxDisplayNameLength); !s.ok()) return s;
+  const absl::Time now = options_.clock();
+  pb::Organization org;
+  org.set_id(ids_->Next());
+  org.set_domain(req.domain());
+  org.set_display_name(req.display_name());
+  org.set_signup_policy(req.signup_policy() == pb::SIGNUP_POLICY_UNSPECIFIED
+                            ? pb::SIGNUP_POLICY_INVITE_ONLY
+                            : req.signup_policy());
+  org.set_default_post_visibility(req.default_post_visibility());
+  *org.mutable_create_time() = ToProto(now);
+
+  pb::Invite invite;
+  invite.set_code(RandomToken("inv-"));
+  invite.set_org_id(org.id());
+  invite.set_role(pb::ROLE_ADMIN);
+  *invite.mutable_create_time() = ToProto(now);
+  *invite.mutable_expire_time() = ToProto(now + kInviteLifetime);
+  pb::Invite stored = invite;
+  stored.clear_code();
+
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto existing = LoadOrgIdByDomain(req.domain());
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("organisation ", req.domain(), " already exists"));
+  }
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->Cf(kOrgs), S(U64Key(org.id())), org.SerializeAsString());
+  batch.Put(db_->Cf(kDomains), req.domain(), S(U64Key(org.id())));
+  batch.Put(db_->Cf(kInvites), S(Hash32(invite.code())), stored.SerializeAsString());
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  pb::CreateOrganizationResponse resp;
+  *resp.mutable_organization() = org;
+  *resp.mutable_admin_invite() = invite;
+  return resp;
+}
+
+absl::StatusOr<pb::Organization> Identity::GetOrganization(const pb::GetOrganizationRequest& req) {
+  uint64_t org_id = req.org_id();
+  if (req.lookup_case() == pb::GetOrganizationRequest::kDomain) {
+    auto id = LoadOrgIdByDomain(req.domain());
+    if (!id.ok()) return id.status();
+    if (!id->has_value()) return absl::NotFoundError("organisation not found");
+    org_id = **id;
+  }
+  auto org = LoadOrg(org_id);
+  if (!org.ok()) return org.status();
+  if (!org->has_value()) return absl::NotFoundError("organisation not found");
+  return **org;
+}
+
+absl::StatusOr<pb::User> Identity::Register(const pb::RegisterRequest& req) {
+  if (auto s = ValidateHandle(req.handle()); !s.ok()) return s;
+  if (req.display_name().empty()) return status::Required("display_name");
+  if (auto s = CheckText("display_name", req.display_name(), kMaxDisplayNameLength); !s.ok()) return s;
+  if (req.password().size() > kMaxPasswordBytes) {
+    return status::TooLong("password", req.password().size(), kMaxPasswordBytes, "bytes");
+  }
+  auto pw_length = Utf8Length("password", req.password());
+  if (!pw_length.ok()) return pw_length.status();
+  if (*pw_length < kMinPasswordLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("password: at least ", kMinPasswordLength, " characters required"));
+  }
+  if (*pw_length > kMaxPasswordLength) return status::TooLong("password", *pw_length, kMaxPasswordLength);
+  auto org_id = LoadOrgIdByDomain(req.domain());
+  if (!org_id.ok()) return org_id.status();
+  if (!org_id->has_value()) return absl::NotFoundError("organisation not found");
+  auto org = LoadOrg(**org_id);
+  if (!org.ok()) return org.status();
+  if (!org->has_value()) return absl::NotFoundError("organisation not found");
+
+  // Hash outside the lock: it is the slow part, by design.
+  auto hash = HashPassword(req.password());
+  if (!hash.ok()) return hash.status();
+  const absl::Time now = options_.clock();
+
+  std::lock_guard<std::mutex> lock(write_mu_);
+  pb::User user;
+  user.set_id(ids_->Next());
+  user.set_org_id(**org_id);
+  user.set_handle(req.handle());
+  user.set_domain(req.domain());
+  user.set_display_name(req.display_name());
+  *user.mutable_create_time() = ToProto(now);
+  rocksdb::WriteBatch batch;
+  if (!req.invite_code().empty()) {
+    auto stored = db_->Get(db_->Cf(kInvites), Hash32(req.invite_code()));
+    if (!stored.ok()) return stored.status();
+    pb::Invite invite;
+    if (!stored->has_value() || !invite.ParseFromString(**stored) || invite.org_id() != **org_id ||
+        TimeUtil::TimestampToMicroseconds(invite.expire_time()) < absl::ToUnixMicros(now)) {
+      return absl::PermissionDeniedError("invite_code: unknown, used or expired for this organisation");
+    }
+    user.set_state(pb::USER_STATE_ACTIVE);
+    user.add_roles(invite.role() == pb::ROLE_GUEST ? pb::ROLE_GUEST : pb::ROLE_MEMBER);
+    if (invite.role() == pb::ROLE_ADMIN) user.add_roles(pb::ROLE_ADMIN);
+    batch.Delete(db_->Cf(kInvites), S(Hash32(req.invite_code())));
+  } else if ((*org)->signup_policy() == pb::SIGNUP_POLICY_OPEN_WITH_APPROVAL) {
+    user.set_state(pb::USER_STATE_PENDING_APPROVAL);
+    user.add_roles(pb::ROLE_MEMBER);
+  } else {
+    return absl::FailedPreconditionError("this organisation is invite-only: invite_code required");
+  }
+  auto taken = db_->Get(db_->Cf(kHandles), HandleKey(**org_id, req.handle()));
+  if (!taken.ok()) return taken.status();
+  if (taken->has_value()) {
+    return absl::AlreadyExistsError(absl::StrCat("handle ", req.handle(), "@", req.domain(), " is taken"));
+  }
+  PutUser(&batch, user);
+  batch.Put(db_->Cf(kHandles), S(HandleKey(**org_id, req.handle())), S(U64Key(user.id())));
+  batch.Put(db_->Cf(kCredentials), S(U64Key(user.id())), S(*hash));
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  return user;
+}
+
+absl::Status Identity::ThrottleLogin(const std::string& account, const std::string& address,
+                                     absl::Time now) {
+  std::lock_guard<std::mutex> lock(throttle_mu_);
+  auto prune = [now](std::deque<absl::Time>& q, absl::Duration window) {
+    while (!q.empty() && now - q.front() > window) q.pop_front();
+  };
+  auto& by_address = address_logins_[address];
+  prune(by_address, kAddressLoginWindow);
+  if (static_cast<int>(by_address.size()) >= kMaxLoginsPerAddress) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many login attempts from this address: at most ", kMaxLoginsPerAddress, " per ",
+        absl::FormatDuration(kAddressLoginWindow), "; retry later"));
+  }
+  by_address.push_back(now);
+  auto it = failed_logins_.find(account);
+  if (it != failed_logins_.end()) {
+    prune(it->second, kAccountLoginWindow);
+    if (static_cast<int>(it->second.size()) >= kMaxFailedLoginsPerAccount) {
+      return absl::ResourceExhaustedError(absl::StrCat(
+          "too many failed logins for this account: at most ", kMaxFailedLoginsPerAccount, " per ",
+          absl::FormatDuration(kAccountLoginWindow), "; retry later"));
+    }
+  }
+  // Bound memory: forget idle addresses now and then.
+  if (address_logins_.size() > 100000) address_logins_.clear();
+  return absl::OkStatus();
+}
+
+void Identity::RecordFailedLogin(const std::string& account, absl::Time now) {
+  std::lock_guard<std::mutex> lock(throttle_mu_);
+  if (failed_logins_.size() > 100000) failed_logins_.clear();
+  failed_logins_[account].push_back(now);
+}
+
+absl::StatusOr<pb::LoginResponse> Identity::Login(const pb::LoginRequest& req,
+                                                  const std::string& client_address) {
+  if (req.login().empty()) return status::Required("login");
+  if (req.password().size() > kMaxPasswordBytes) return BadLogin();
+  const std::string account(req.login());
+  const absl::Time now = options_.clock();
+  if (auto s = ThrottleLogin(account, client_address, now); !s.ok()) return s;
+
+  std::optional<pb::User> user;
+  std::string stored_hash = dummy_hash_;
+  size_t at = account.find('@');
+  if (at != std::string::npos) {
+    auto org_id = LoadOrgIdByDomain(account.substr(at + 1));
+    if (!org_id.ok()) return org_id.status();
+    if (org_id->has_value()) {
+      auto uid = db_->Get(db_->Cf(kHandles), HandleKey(**org_id, account.substr(0, at)));
+      if (!uid.ok()) return uid.status();
+      if (uid->has_value()) {
+        auto loaded = LoadUser(storage::DecodeU64(**uid));
+        if (!loaded.ok()) return loaded.status();
+        auto hash = db_->Get(db_->Cf(kCredentials), **uid);
+        if (!hash.ok()) return hash.status();
+        if (loaded->has_value() && hash->has_value()) {
+          user = **loaded;
+          stored_hash = **hash;
+        }
+      }
+    }
+  }
+  // Unknown accounts are verified against a dummy hash: same answer, same time.
+  const bool password_ok = crypto_pwhash_str_verify(stored_hash.c_str(), req.password().data(),
+                                                    req.password().size()) == 0;
+  if (!user || !password_ok) {
+    RecordFailedLogin(account, now);
+    return BadLogin();
+  }
+  if (user->state() == pb::USER_STATE_SUSPENDED) {
+    return absl::FailedPreconditionError("this account is suspended");
+  }
+  if (user->state() == pb::USER_STATE_PENDING_APPROVAL) {
+    return absl::FailedPreconditionError("this account awaits an administrator's approval");
+  }
+  rocksdb::WriteBatch batch;
+  if (crypto_pwhash_str_needs_rehash(stored_hash.c_str(), options_.argon2_ops,
+                                     options_.argon2_memory_bytes) != 0) {
+    auto rehashed = HashPassword(req.password());  // parameters were raised since
+    if (rehashed.ok()) batch.Put(db_->Cf(kCredentials), S(U64Key(user->id())), S(*rehashed));
+  }
+  auto tokens = IssueTokens(*user, 0, &batch);
+  if (!tokens.ok()) return tokens.status();
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  return tokens;
+}
+
+absl::StatusOr<pb::LoginResponse> Identity::IssueTokens(const pb::User& user, uint64_t family,
+                                                        rocksdb::WriteBatch* batch) {
+  auto key = CurrentSigningKey();
+  if (!key.ok()) return key.status();
+  const absl::Time now = options_.clock();
+  TokenClaims claims;
+  claims.set_kind(auth::TokenKind::TOKEN_KIND_USER_ACCESS);
+  claims.set_user_id(user.id());
+  claims.set_org_id(user.org_id());
+  claims.set_org_domain(user.domain());
+  for (int role : user.roles()) claims.add_roles(RoleName(static_cast<pb::Role>(role)));
+  *claims.mutable_issue_time() = ToProto(now);
+  *claims.mutable_expire_time() = ToProto(now + auth::kAccessTokenLifetime);
+  claims.set_token_id(absl::StrCat(ids_->Next()));
+
+  RefreshRecord record;
+  record.user_id = user.id();
+  record.family = family != 0 ? family : ids_->Next();
+  record.issue_micros = absl::ToUnixMicros(now);
+  record.expire_micros = absl::ToUnixMicros(now + kRefreshTokenLifetime);
+  std::string refresh = RandomToken("rt1-");
+  batch->Put(db_->Cf(kRefresh), S(Hash32(refresh)), S(record.Encode()));
+
+  pb::LoginResponse resp;
+  resp.set_access_token(auth::Mint(*key, std::move(claims)));
+  resp.set_refresh_token(std::move(refresh));
+  *resp.mutable_access_token_expire_time() = ToProto(now + auth::kAccessTokenLifetime);
+  *resp.mutable_user() = user;
+  return resp;
+}
+
+absl::StatusOr<pb::RefreshTokenResponse> Identity::RefreshToken(const pb::RefreshTokenRequest& req) {
+  if (req.refresh_token().empty()) return status::Required("refresh_token");
+  const absl::Time now = options_.clock();
+  const std::string key = Hash32(req.refresh_token());
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto stored = db_->Get(db_->Cf(kRefresh), key);
+  if (!stored.ok()) return stored.status();
+  std::optional<RefreshRecord> record = stored->has_value() ? RefreshRecord::Decode(**stored) : std::nullopt;
+  if (!record) return absl::UnauthenticatedError("invalid refresh token");
+  auto family_revoked = db_->Get(db_->Cf(kFamilies), U64Key(record->family));
+  if (!family_revoked.ok()) return family_revoked.status();
+  if (family_revoked->has_value()) return absl::UnauthenticatedError("refresh token revoked");
+  if (record->rotated) {
+    // A rotated token presented again: someone kept a copy. Revoke the family.
+    rocksdb::WriteBatch batch;
+    batch.Put(db_->Cf(kFamilies), S(U64Key(record->family)), "reused");
+    if (auto s = db_->Write(&batch); !s.ok()) return s;
+    return absl::UnauthenticatedError("refresh token reused; every session of this login was revoked");
+  }
+  if (record->expire_micros < absl::ToUnixMicros(now)) return absl::UnauthenticatedError("refresh token expired");
+  if (absl::FromUnixMicros(record->issue_micros) < NotBefore(record->user_id)) {
+    return absl::UnauthenticatedError("refresh token revoked");
+  }
+  auto user = LoadUser(record->user_id);
+  if (!user.ok()) return user.status();
+  if (!user->has_value() || (*user)->state() != pb::USER_STATE_ACTIVE) {
+    return absl::UnauthenticatedError("refresh token revoked");
+  }
+  rocksdb::WriteBatch batch;
+  record->rotated = true;
+  batch.Put(db_->Cf(kRefresh), S(key), S(record->Encode()));
+  auto tokens = IssueTokens(**user, record->family, &batch);
+  if (!tokens.ok()) return tokens.status();
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  pb::RefreshTokenResponse resp;
+  resp.set_access_token(tokens->access_token());
+  resp.set_refresh_token(tokens->refresh_token());
+  *resp.mutable_access_token_expire_time() = tokens->access_token_expire_time();
+  return resp;
+}
+
+absl::Status Identity::Logout(const pb::LogoutRequest& req) {
+  if (req.refresh_token().empty()) return status::Required("refresh_token");
+  auto stored = db_->Get(db_->Cf(kRefresh), Hash32(req.refresh_token()));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value()) return absl::OkStatus();
+  auto record = RefreshRecord::Decode(**stored);
+  if (!record) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->Cf(kFamilies), S(U64Key(record->family)), "logout");
+  return db_->Write(&batch);
+}
+
+absl::Status Identity::RequireActiveCaller(const TokenClaims& caller, pb::User* out) {
+  auto user = LoadUser(caller.user_id());
+  if (!user.ok()) return user.status();
+  if (!user->has_value() || (*user)->org_id() != caller.org_id()) {
+    return absl::UnauthenticatedError("unknown caller");
+  }
+  if ((*user)->state() != pb::USER_STATE_ACTIVE) {
+    return absl::PermissionDeniedError("your account is not active");
+  }
+  if (out) *out = **user;
+  return absl::OkStatus();
+}
+
+absl::Status Identity::RequireAdmin(const TokenClaims& caller) {
+  pb::User me;
+  if (auto s = RequireActiveCaller(caller, &me); !s.ok()) return s;
+  if (!HasRole(me, pb::ROLE_ADMIN)) {
+    return absl::PermissionDeniedError("organisation administrators only");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pb::User> Identity::VisibleUser(const TokenClaims& caller, uint64_t user_id) {
+  auto user = LoadUser(user_id);
+  if (!user.ok()) return user.status();
+  // Another org's person is indistinguishable from one that does not exist.
+  if (!user->has_value() || (*user)->org_id() != caller.org_id()) return NotFoundUser();
+  if ((*user)->state() == pb::USER_STATE_PENDING_APPROVAL) {
+    const bool admin = std::find(caller.roles().begin(), caller.roles().end(), "admin") != caller.roles().end();
+    if (!admin) return NotFoundUser();
+  }
+  return **user;
+}
+
+absl::Status Identity::ChangePassword(const TokenClaims& caller, const pb::ChangePasswordRequest& req) {
+  pb::User me;
+  if (auto s = RequireActiveCaller(caller, &me); !s.ok()) return s;
+  auto length = Utf8Length("new_password", req.new_password());
+  if (!length.ok()) return length.status();
+  if (*length < kMinPasswordLength) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("new_password: at least ", kMinPasswordLength, " characters required"));
+  }
+  if (*length > kMaxPasswordLength) return status::TooLong("new_password", *length, kMaxPasswordLength);
+  auto stored = db_->Get(db_->Cf(kCredentials), U64Key(me.id()));
+  if (!stored.ok()) return stored.status();
+  if (!stored->has_value() || crypto_pwhash_str_verify((*stored)->c_str(), req.current_password().data(),
+                                                       req.current_password().size()) != 0) {
+    return absl::PermissionDeniedError("current_password is wrong");
+  }
+  auto hash = HashPassword(req.new_password());
+  if (!hash.ok()) return hash.status();
+  const absl::Time now = options_.clock();
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->Cf(kCredentials), S(U64Key(me.id())), S(*hash));
+  RevokeAllTokens(&batch, me.id(), now);
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(revocation_mu_);
+  not_before_[me.id()] = now;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pb::GetCurrentUserResponse> Identity::GetCurrentUser(const TokenClaims& caller) {
+  pb::GetCurrentUserResponse resp;
+  if (auto s = RequireActiveCaller(caller, resp.mutable_user()); !s.ok()) return s;
+  auto org = LoadOrg(caller.org_id());
+  if (!org.ok()) return org.status();
+  if (org->has_value()) *resp.mutable_organization() = **org;
+  return resp;
+}
+
+absl::StatusOr<pb::User> Identity::GetUser(const TokenClaims& caller, uint64_t user_id) {
+  if (auto s = RequireActiveCaller(caller); !s.ok()) return s;
+  return VisibleUser(caller, user_id);
+}
+
+absl::StatusOr<std::vector<pb::User>> Identity::BatchGetUsers(const TokenClaims& caller,
+                                                              const std::vector<uint64_t>& ids) {
+  if (ids.size() > kMaxBatchUsers) return status::TooMany("user_ids", ids.size(), kMaxBatchUsers);
+  if (auto s = RequireActiveCaller(caller); !s.ok()) return s;
+  std::vector<pb::User> users;
+  for (uint64_t id : ids) {
+    auto user = VisibleUser(caller, id);
+    if (user.ok()) {
+      users.push_back(*std::move(user));
+    } else if (!absl::IsNotFound(user.status())) {
+      return user.status();
+    }
+  }
+  return users;
+}
+
+absl::StatusOr<std::vector<pb::User>> Identity::BatchGetUsersAnyOrg(const std::vector<uint64_t>& ids) {
+  if (ids.size() > kMaxBatchUsers) return status::TooMany("user_ids", ids.size(), kMaxBatchUsers);
+  std::vector<std::string> keys;
+  keys.reserve(ids.size());
+  for (uint64_t id : ids) keys.push_back(U64Key(id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), db_->Cf(kUsers));
+  std::vector<std::string> values;
+  auto statuses = db_->raw()->MultiGet(rocksdb::ReadOptions(), cfs, slices, &values);
+  std::vector<pb::User> users;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;
+    if (!statuses[i].ok()) return storage::FromRocks(statuses[i], "batch get users");
+    pb::User user;
+    if (user.ParseFromString(values[i])) users.push_back(std::move(user));
+  }
+  return users;
+}
+
+absl::StatusOr<pb::User> Identity::UpdateProfile(const TokenClaims& caller, const pb::UpdateProfileRequest& req) {
+  static const std::vector<std::string> kEditable = {"display_name", "title", "department",
+                                                     "location", "skills", "bio"};
+  if (req.update_mask().paths_size() == 0) return status::Required("update_mask");
+  for (const auto& path : req.update_mask().paths()) {
+    if (std::find(kEditable.begin(), kEditable.end(), path) == kEditable.end()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "update_mask: \"", path, "\" is not editable (display_name, title, department, location, skills, bio)"));
+    }
+  }
+  const pb::User& in = req.user();
+  // Only the fields named in the mask are read, so only they are validated.
+  auto masked = [&](absl::string_view path) { return absl::c_linear_search(req.update_mask().paths(), path); };
+  if (masked("display_name")) {
+    if (in.display_name().empty()) return status::Required("user.display_name");
+    if (auto s = CheckText("user.display_name", in.display_name(), kMaxDisplayNameLength); !s.ok()) return s;
+  }
+  if (masked("title")) {
+    if (auto s = CheckText("user.title", in.title(), kMaxProfileFieldLength); !s.ok()) return s;
+  }
+  if (masked("department")) {
+    if (auto s = CheckText("user.department", in.department(), kMaxProfileFieldLength); !s.ok()) return s;
+  }
+  if (masked("location")) {
+    if (auto s = CheckText("user.location", in.location(), kMaxProfileFieldLength); !s.ok()) return s;
+  }
+  if (masked("bio")) {
+    if (auto s = CheckText("user.bio", in.bio(), kMaxBioLength); !s.ok()) return s;
+  }
+  if (masked("skills")) {
+    if (static_cast<size_t>(in.skills_size()) > kMaxSkills) {
+      return status::TooMany("user.skills", in.skills_size(), kMaxSkills);
+    }
+    for (const auto& skill : in.skills()) {
+      if (skill.empty()) return absl::InvalidArgumentError("user.skills: empty skill");
+      if (auto s = CheckText("user.skills", skill, kMaxSkillLength); !s.ok()) return s;
+    }
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  pb::User me;
+  if (auto s = RequireActiveCaller(caller, &me); !s.ok()) return s;
+  google::protobuf::util::FieldMaskUtil::MergeOptions merge;
+  merge.set_replace_repeated_fields(true);
+  google::protobuf::util::FieldMaskUtil::MergeMessageTo(in, req.update_mask(), merge, &me);
+  rocksdb::WriteBatch batch;
+  PutUser(&batch, me);
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  return me;
+}
+
+absl::StatusOr<pb::ListUsersResponse> Identity::ListUsers(const TokenClaims& caller, const pb::ListUsersRequest& req) {
+  auto page_size = PageSize(req.page_size());
+  if (!page_size.ok()) return page_size.status();
+  if (auto s = RequireActiveCaller(caller); !s.ok()) return s;
+  std::string after;
+  if (!req.page_token().empty() && !absl::WebSafeBase64Unescape(req.page_token(), &after)) {
+    return absl::InvalidArgumentError("page_token: malformed");
+  }
+  const std::string prefix = U64Key(caller.org_id());
+  const std::string upper = storage::PrefixSuccessor(prefix);
+  rocksdb::Slice upper_slice(upper);
+  rocksdb::ReadOptions read;
+  read.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator(read, db_->Cf(kHandles)));
+  const std::string start = HandleKey(caller.org_id(), after);
+  it->Seek(start);
+  if (it->Valid() && !after.empty() && it->key() == rocksdb::Slice(start)) it->Next();
+  pb::ListUsersResponse resp;
+  std::string last_handle;
+  // Bounded: at most page_size users returned, and at most 10 pages' worth examined.
+  for (int examined = 0; it->Valid() && resp.users_size() < *page_size && examined < *page_size * 10;
+       it->Next(), ++examined) {
+    last_handle = it->key().ToString().substr(8);
+    auto user = VisibleUser(caller, storage::DecodeU64(SV(it->value())));
+    if (!user.ok()) continue;
+    if (req.state() != pb::USER_STATE_UNSPECIFIED && user->state() != req.state()) continue;
+    *resp.add_users() = *std::move(user);
+  }
+  if (!it->status().ok()) return storage::FromRocks(it->status(), "list users");
+  if (it->Valid() && !last_handle.empty()) {
+    std::string token;
+    absl::WebSafeBase64Escape(last_handle, &token);
+    resp.set_next_page_token(token);
+  }
+  return resp;
+}
+
+absl::StatusOr<std::vector<pb::User>> Identity::ResolveHandles(uint64_t org_id,
+                                                               const std::vector<std::string>& handles) {
+  if (handles.size() > kMaxBatchUsers) return status::TooMany("handles", handles.size(), kMaxBatchUsers);
+  std::vector<uint64_t> ids;
+  for (const auto& handle : handles) {
+    auto uid = db_->Get(db_->Cf(kHandles), HandleKey(org_id, handle));
+    if (!uid.ok()) return uid.status();
+    if (uid->has_value()) ids.push_back(storage::DecodeU64(**uid));
+  }
+  auto users = BatchGetUsersAnyOrg(ids);
+  if (!users.ok()) return users.status();
+  std::vector<pb::User> active;
+  for (auto& u : *users) {
+    if (u.state() == pb::USER_STATE_ACTIVE) active.push_back(std::move(u));
+  }
+  return active;
+}
+
+absl::StatusOr<pb::Invite> Identity::CreateInvite(const TokenClaims& caller, const pb::CreateInviteRequest& req) {
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
+  const absl::Time now = options_.clock();
+  pb::Invite invite;
+  invite.set_code(RandomToken("inv-"));
+  invite.set_org_id(caller.org_id());
+  invite.set_role(req.role() == pb::ROLE_UNSPECIFIED ? pb::ROLE_MEMBER : req.role());
+  invite.set_inviter_id(caller.user_id());
+  *invite.mutable_create_time() = ToProto(now);
+  *invite.mutable_expire_time() = ToProto(now + kInviteLifetime);
+  pb::Invite stored = invite;
+  stored.clear_code();
+  rocksdb::WriteBatch batch;
+  batch.Put(db_->Cf(kInvites), S(Hash32(invite.code())), stored.SerializeAsString());
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  return invite;
+}
+
+absl::StatusOr<pb::User> Identity::ApproveRegistration(const TokenClaims& caller, uint64_t user_id) {
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto user = VisibleUser(caller, user_id);
+  if (!user.ok()) return user.status();
+  if (user->state() != pb::USER_STATE_PENDING_APPROVAL) {
+    return absl::FailedPreconditionError("this person is not awaiting approval");
+  }
+  user->set_state(pb::USER_STATE_ACTIVE);
+  rocksdb::WriteBatch batch;
+  PutUser(&batch, *user);
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  return user;
+}
+
+absl::Status Identity::DeclineRegistration(const TokenClaims& caller, uint64_t user_id) {
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto user = VisibleUser(caller, user_id);
+  if (!user.ok()) return user.status();
+  if (user->state() != pb::USER_STATE_PENDING_APPROVAL) {
+    return absl::FailedPreconditionError("this person is not awaiting approval");
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(db_->Cf(kUsers), S(U64Key(user_id)));
+  batch.Delete(db_->Cf(kHandles), S(HandleKey(user->org_id(), user->handle())));
+  batch.Delete(db_->Cf(kCredentials), S(U64Key(user_id)));
+  return db_->Write(&batch);
+}
+
+absl::StatusOr<pb::User> Identity::SetSuspended(const TokenClaims& caller, uint64_t user_id, bool suspended) {
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
+  if (suspended && user_id == caller.user_id()) {
+    return absl::FailedPreconditionError("an administrator cannot suspend themselves");
+  }
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto user = VisibleUser(caller, user_id);
+  if (!user.ok()) return user.status();
+  if (user->state() == pb::USER_STATE_PENDING_APPROVAL) {
+    return absl::FailedPreconditionError("this person is awaiting approval");
+  }
+  user->set_state(suspended ? pb::USER_STATE_SUSPENDED : pb::USER_STATE_ACTIVE);
+  const absl::Time now = options_.clock();
+  rocksdb::WriteBatch batch;
+  PutUser(&batch, *user);
+  if (suspended) RevokeAllTokens(&batch, user_id, now);
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  if (suspended) {
+    std::lock_guard<std::mutex> rlock(revocation_mu_);
+    not_before_[user_id] = now;
+  }
+  return user;
+}
+
+absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t user_id, pb::Role role) {
+  if (role == pb::ROLE_UNSPECIFIED || !pb::Role_IsValid(role)) return status::Required("role");
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto user = VisibleUser(caller, user_id);
+  if (!user.ok()) return user.status();
+  google::protobuf::RepeatedField<int> roles;
+  for (int r : user->roles()) {
+    // Member and guest exclude each other.
+    if ((role == pb::ROLE_MEMBER && r == pb::ROLE_GUEST) || (role == pb::ROLE_GUEST && r == pb::ROLE_MEMBER)) continue;
+    if (r != role) roles.Add(r);
+  }
+  roles.Add(role);
+  *user->mutable_roles() = roles;
+  rocksdb::WriteBatch batch;
+  PutUser(&batch, *user);
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  return user;
+}
+
+absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_t user_id, pb::Role role) {
+  if (role != pb::ROLE_ADMIN) {
+    return absl::InvalidArgumentError("role: only ROLE_ADMIN can be revoked (grant MEMBER or GUEST to switch)");
+  }
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto user = VisibleUser(caller, user_id);
+  if (!user.ok()) return user.status();
+  if (!HasRole(*user, pb::ROLE_ADMIN)) return user;
+  // Refuse to remove the org's last admin: nobody could administer it afterwards.
+  int admins = 0;
+  const std::string prefix = U64Key(caller.org_id());
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kHandles)));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && admins < 2; it->Next()) {
+    auto other = LoadUser(storage::DecodeU64(SV(it->value())));
+    if (other.ok() && other->has_value() && HasRole(**other, pb::ROLE_ADMIN) &&
+        (*other)->state() == pb::USER_STATE_ACTIVE) {
+      ++admins;
+    }
+  }
+  if (admins < 2) return absl::FailedPreconditionError("cannot revoke the organisation's last administrator");
+  google::protobuf::RepeatedField<int> roles;
+  for (int r : user->roles()) {
+    if (r != pb::ROLE_ADMIN) roles.Add(r);
+  }
+  *user->mutable_roles() = roles;
+  const absl::Time now = options_.clock();
+  rocksdb::WriteBatch batch;
+  PutUser(&batch, *user);
+  RevokeAllTokens(&batch, user_id, now);
+  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  std::lock_guard<std::mutex> rlock(revocation_mu_);
+  not_before_[user_id] = now;
+  return user;
+}
+
+}  // namespace parley::identity
