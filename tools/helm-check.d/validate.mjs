@@ -6,6 +6,7 @@
 //
 // usage: node validate.mjs --mode NAME --namespace NS [--expect key=value ...] rendered.yaml
 //   expect keys: shards.<component>=N   count.<Kind>=N
+//                components=a,b,...  (the app.kubernetes.io/component of every StatefulSet, any order)
 // Must sit next to the node_modules holding kubernetes-models and yaml (helm-check copies it there).
 
 import fs from "node:fs";
@@ -49,11 +50,17 @@ const BASE_REQUIRED = ["grpc_addr", "metrics_addr", "data_dir", "node_id", "log_
 const REQUIRED = {
   "parley-identity": BASE_REQUIRED,
   "parley-feed": [...BASE_REQUIRED, "identity_addr", ...SHARDED, "fanout_push_threshold",
-    "home_timeline_head", "search_addr", "notify_addr", "federation_addr"],
-  "parley-search": [...BASE_REQUIRED, "identity_addr", "feed_addr"],
+    "home_timeline_head"],
+  "parley-search": [...BASE_REQUIRED, "identity_addr"],
   "parley-notify": [...BASE_REQUIRED, "identity_addr", ...SHARDED, "redis_addr"],
   "parley-federation": [...BASE_REQUIRED, "identity_addr", "instance_domain", "instance_key_file"],
   "parley": [...BASE_REQUIRED, "redis_addr", "instance_domain", "instance_key_file"],
+};
+// Addresses of other services: required when that service's StatefulSet is rendered; when it is
+// disabled the chart omits the flag (unless set explicitly), and must never name its Service.
+const PEER_FLAGS = {
+  "parley-feed": { search_addr: "search", notify_addr: "notify", federation_addr: "federation" },
+  "parley-search": { feed_addr: "feed" },
 };
 const INTEGER_FLAGS = ["drain_timeout_s", "max_message_bytes", "shard_count", "fanout_push_threshold",
   "home_timeline_head"];
@@ -244,6 +251,8 @@ for (const [name, users] of Object.entries(externalSecrets))
 
 // StatefulSets: headless serviceName, Parley flags, shards, node ids.
 const nodeRanges = [];
+const renderedComponents = new Set(byKind("StatefulSet").map((s) => podLabelsOf(s)["app.kubernetes.io/component"]));
+const addressedServices = new Set();   // Services named by some --*_addr flag
 for (const sts of byKind("StatefulSet")) {
   const svc = find("Service", sts.spec.serviceName);
   if (check(svc, `${ref(sts)}: serviceName "${sts.spec.serviceName}" is not a rendered Service`)) {
@@ -285,6 +294,8 @@ for (const sts of byKind("StatefulSet")) {
     for (const m of script.matchAll(/--([a-z0-9_]+)=("?)([^"\s]*)\2/g)) add(m[1], m[3], "args");
     for (const name of flags.keys()) check(FLAGS[binary].includes(name), `${where}: --${name} (PARLEY_${name.toUpperCase()}) is not a flag of ${binary}`);
     for (const name of REQUIRED[binary]) check(flags.has(name), `${where}: --${name} is not set`);
+    for (const [name, peer] of Object.entries(PEER_FLAGS[binary] ?? {}))
+      if (renderedComponents.has(peer)) check(flags.has(name), `${where}: --${name} is not set, and ${peer} is rendered`);
     const val = (n) => flags.get(n)?.value;
 
     check(["debug", "info", "warn", "error"].includes(val("log_level")), `${where}: --log_level "${val("log_level")}" invalid`);
@@ -307,6 +318,7 @@ for (const sts of byKind("StatefulSet")) {
       const dm = hp[1].match(dnsSuffixRe);
       if (!dm) { notes.push(`${where}: --${n} ${f.value} is outside this release`); continue; }
       const svcName = dm[1];
+      addressedServices.add(svcName);
       const target = find("Service", svcName);
       if (check(target, `${where}: --${n} names Service "${svcName}", which is not rendered`))
         check(target.spec.ports.some((p) => String(p.port) === hp[2]), `${where}: --${n}: Service ${svcName} has no port ${hp[2]}`);
@@ -368,6 +380,11 @@ for (const svc of byKind("Service")) {
     check(ok, `${ref(svc)}: targetPort ${p.targetPort ?? p.port} is not a container port of the selected pods`);
   }
 }
+// Services of other workloads (the in-chart Redis) exist only for a Parley flag that names them.
+for (const svc of byKind("Service")) {
+  if (!byKind("Deployment").some((d) => matches(svc.spec.selector, podLabelsOf(d)))) continue;
+  check(addressedServices.has(svc.metadata.name), `${ref(svc)}: rendered, but no Parley flag uses it`);
+}
 // One PDB per Parley StatefulSet, each selecting exactly one workload.
 const pdbs = byKind("PodDisruptionBudget");
 for (const pdb of pdbs) {
@@ -420,6 +437,13 @@ for (const s of byKind("Secret")) {
     const decoded = Buffer.from(v, "base64").toString("utf8");
     check(/^[0-9a-f]{64}$/.test(decoded), `${ref(s)}: data.${k} is not a 64-hex-char Ed25519 seed`);
   }
+}
+// Expected StatefulSet components (which services are deployed).
+if (expect.has("components")) {
+  const want = expect.get("components").split(",").sort().join(",");
+  const got = [...renderedComponents].sort().join(",");
+  check(got === want && renderedComponents.size === byKind("StatefulSet").length,
+    `expected StatefulSets for ${want}, rendered ${byKind("StatefulSet").length} for ${got}`);
 }
 // Expected object counts.
 for (const [k, v] of expect) {
