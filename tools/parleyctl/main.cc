@@ -32,7 +32,8 @@ ABSL_FLAG(std::string, password, "",
           "password for login/register (prefer PARLEY_PASSWORD or the prompt: flags show in ps)");
 ABSL_FLAG(std::string, invite, "", "invite code for register");
 ABSL_FLAG(std::string, role, "member", "role for invite: member, admin or guest");
-ABSL_FLAG(bool, open, false, "org create: open registration with admin approval (default invite-only)");
+ABSL_FLAG(bool, open, false,
+          "org create: open registration with admin approval (default invite-only)");
 ABSL_FLAG(std::string, service_key_file, "./var/data/service.key",
           "service credential for instance-admin commands (org create, seed-demo)");
 ABSL_FLAG(std::string, display_name, "", "user update: display name");
@@ -97,8 +98,8 @@ void SaveCredentials(const Credentials& c) {
   std::string tmp = path + ".tmp";
   {
     std::ofstream out(tmp, std::ios::trunc);
-    out << "addr=" << c.addr << "\naccess_token=" << c.access_token << "\nrefresh_token=" << c.refresh_token
-        << "\nexpire_unix=" << c.expire_unix << "\n";
+    out << "addr=" << c.addr << "\naccess_token=" << c.access_token
+        << "\nrefresh_token=" << c.refresh_token << "\nexpire_unix=" << c.expire_unix << "\n";
   }
   ::chmod(tmp.c_str(), 0600);
   std::filesystem::rename(tmp, path);
@@ -125,7 +126,8 @@ class Client {
 
   std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(absl::GetFlag(FLAGS_timeout_s)));
+    ctx->set_deadline(std::chrono::system_clock::now() +
+                      std::chrono::seconds(absl::GetFlag(FLAGS_timeout_s)));
     if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
     return ctx;
   }
@@ -134,7 +136,8 @@ class Client {
   std::string UserToken() {
     Credentials c = LoadCredentials();
     if (c.access_token.empty() || c.addr != addr_) {
-      std::fprintf(stderr, "parleyctl: not logged in to %s: run `parleyctl login HANDLE@DOMAIN`\n", addr_.c_str());
+      std::fprintf(stderr, "parleyctl: not logged in to %s: run `parleyctl login HANDLE@DOMAIN`\n",
+                   addr_.c_str());
       std::exit(1);
     }
     if (c.expire_unix - 30 < absl::ToUnixSeconds(absl::Now())) {
@@ -153,9 +156,11 @@ class Client {
 
   std::string ServiceToken() {
     if (!service_) {
-      auto cred = parley::auth::ServiceCredential::FromFile(absl::GetFlag(FLAGS_service_key_file), "parleyctl");
+      auto cred = parley::auth::ServiceCredential::FromFile(absl::GetFlag(FLAGS_service_key_file),
+                                                            "parleyctl");
       if (!cred.ok()) {
-        std::fprintf(stderr, "parleyctl: %s (set --service_key_file)\n", std::string(cred.status().message()).c_str());
+        std::fprintf(stderr, "parleyctl: %s (set --service_key_file)\n",
+                     std::string(cred.status().message()).c_str());
         std::exit(1);
       }
       service_ = *std::move(cred);
@@ -182,11 +187,13 @@ void PrintJson(const Message& m) {
   std::cout << out;
 }
 
-void PrintTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width(header.size());
   for (size_t i = 0; i < header.size(); ++i) width[i] = header[i].size();
   for (const auto& r : rows)
-    for (size_t i = 0; i < r.size() && i < width.size(); ++i) width[i] = std::max(width[i], r[i].size());
+    for (size_t i = 0; i < r.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], r[i].size());
   auto line = [&](const std::vector<std::string>& cells) {
     std::string out;
     for (size_t i = 0; i < cells.size(); ++i) {
@@ -205,13 +212,16 @@ std::string RoleNames(const idpb::User& u) {
   return absl::StrJoin(names, ",");
 }
 
-std::string StateName(idpb::UserState s) { return absl::AsciiStrToLower(idpb::UserState_Name(s).substr(11)); }
+std::string StateName(idpb::UserState s) {
+  return absl::AsciiStrToLower(idpb::UserState_Name(s).substr(11));
+}
 
 void PrintUsers(const std::vector<idpb::User>& users) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& u : users) {
-    rows.push_back({absl::StrCat(u.id()), u.handle() + "@" + u.domain(), u.display_name(), u.title(),
-                    u.department(), absl::StrJoin(u.skills(), ","), RoleNames(u), StateName(u.state())});
+    rows.push_back({absl::StrCat(u.id()), u.handle() + "@" + u.domain(), u.display_name(),
+                    u.title(), u.department(), absl::StrJoin(u.skills(), ","), RoleNames(u),
+                    StateName(u.state())});
   }
   PrintTable({"ID", "HANDLE", "NAME", "TITLE", "DEPARTMENT", "SKILLS", "ROLES", "STATE"}, rows);
 }
@@ -228,9 +238,9 @@ std::string ReadPassword() {
 int Health(Client& client) {
   auto stub = grpc::health::v1::Health::NewStub(client.channel_);
   const std::vector<std::string> services = {
-      "parley.identity.v1.IdentityService",       "parley.identity.v1.IdentityInternalService",
-      "parley.feed.v1.FeedService",               "parley.search.v1.SearchService",
-      "parley.notify.v1.NotificationService",     "parley.federation.v1.FederationService"};
+      "parley.identity.v1.IdentityService",   "parley.identity.v1.IdentityInternalService",
+      "parley.feed.v1.FeedService",           "parley.search.v1.SearchService",
+      "parley.notify.v1.NotificationService", "parley.federation.v1.FederationService"};
   std::vector<std::vector<std::string>> rows;
   bool any_serving = false;
   for (const auto& name : services) {
@@ -238,14 +248,17 @@ int Health(Client& client) {
     req.set_service(name);
     grpc::health::v1::HealthCheckResponse resp;
     grpc::Status s = stub->Check(client.Ctx().get(), req, &resp);
-    std::string state = s.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())
-                       : s.error_code() == grpc::NOT_FOUND ? "NOT_HOSTED" : "UNREACHABLE: " + s.error_message();
+    std::string state =
+        s.ok() ? grpc::health::v1::HealthCheckResponse::ServingStatus_Name(resp.status())
+        : s.error_code() == grpc::NOT_FOUND ? "NOT_HOSTED"
+                                            : "UNREACHABLE: " + s.error_message();
     any_serving |= s.ok() && resp.status() == grpc::health::v1::HealthCheckResponse::SERVING;
     rows.push_back({name, state});
   }
   if (absl::GetFlag(FLAGS_json)) {
     std::cout << "{";
-    for (size_t i = 0; i < rows.size(); ++i) std::cout << (i ? ", " : "") << "\"" << rows[i][0] << "\": \"" << rows[i][1] << "\"";
+    for (size_t i = 0; i < rows.size(); ++i)
+      std::cout << (i ? ", " : "") << "\"" << rows[i][0] << "\": \"" << rows[i][1] << "\"";
     std::cout << "}\n";
   } else {
     std::cout << "server " << client.addr() << "\n";
@@ -261,7 +274,8 @@ int Login(Client& client, const std::string& login) {
   idpb::LoginResponse resp;
   grpc::Status s = client.identity_->Login(client.Ctx().get(), req, &resp);
   if (!s.ok()) Fail("login", s);
-  SaveCredentials({client.addr(), resp.access_token(), resp.refresh_token(), resp.access_token_expire_time().seconds()});
+  SaveCredentials({client.addr(), resp.access_token(), resp.refresh_token(),
+                   resp.access_token_expire_time().seconds()});
   if (absl::GetFlag(FLAGS_json)) {
     PrintJson(resp.user());
   } else {
@@ -287,7 +301,8 @@ int Logout(Client& client) {
 
 int WhoAmI(Client& client) {
   idpb::GetCurrentUserResponse resp;
-  grpc::Status s = client.identity_->GetCurrentUser(client.Ctx(client.UserToken()).get(), {}, &resp);
+  grpc::Status s =
+      client.identity_->GetCurrentUser(client.Ctx(client.UserToken()).get(), {}, &resp);
   if (!s.ok()) Fail("whoami", s);
   if (absl::GetFlag(FLAGS_json)) {
     PrintJson(resp);
@@ -302,23 +317,29 @@ int WhoAmI(Client& client) {
                                   {"location", u.location()},
                                   {"skills", absl::StrJoin(u.skills(), ", ")},
                                   {"roles", RoleNames(u)},
-                                  {"organisation", resp.organization().display_name() + " (" + resp.organization().domain() + ")"}});
+                                  {"organisation", resp.organization().display_name() + " (" +
+                                                       resp.organization().domain() + ")"}});
   return 0;
 }
 
-absl::StatusOr<idpb::CreateOrganizationResponse> CreateOrg(Client& client, const std::string& domain,
+absl::StatusOr<idpb::CreateOrganizationResponse> CreateOrg(Client& client,
+                                                           const std::string& domain,
                                                            const std::string& name, bool open) {
   idpb::CreateOrganizationRequest req;
   req.set_domain(domain);
   req.set_display_name(name);
-  req.set_signup_policy(open ? idpb::SIGNUP_POLICY_OPEN_WITH_APPROVAL : idpb::SIGNUP_POLICY_INVITE_ONLY);
+  req.set_signup_policy(open ? idpb::SIGNUP_POLICY_OPEN_WITH_APPROVAL
+                             : idpb::SIGNUP_POLICY_INVITE_ONLY);
   idpb::CreateOrganizationResponse resp;
-  grpc::Status s = client.internal_->CreateOrganization(client.Ctx(client.ServiceToken()).get(), req, &resp);
-  if (!s.ok()) return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
+  grpc::Status s =
+      client.internal_->CreateOrganization(client.Ctx(client.ServiceToken()).get(), req, &resp);
+  if (!s.ok())
+    return absl::Status(static_cast<absl::StatusCode>(s.error_code()), s.error_message());
   return resp;
 }
 
-int Register(Client& client, const std::string& domain, const std::string& handle, const std::string& name) {
+int Register(Client& client, const std::string& domain, const std::string& handle,
+             const std::string& name) {
   idpb::RegisterRequest req;
   req.set_domain(domain);
   req.set_handle(handle);
@@ -331,7 +352,8 @@ int Register(Client& client, const std::string& domain, const std::string& handl
   if (absl::GetFlag(FLAGS_json)) {
     PrintJson(resp.user());
   } else {
-    std::cout << "registered " << handle << "@" << domain << " (" << StateName(resp.user().state()) << ")\n";
+    std::cout << "registered " << handle << "@" << domain << " (" << StateName(resp.user().state())
+              << ")\n";
   }
   return 0;
 }
@@ -339,7 +361,9 @@ int Register(Client& client, const std::string& domain, const std::string& handl
 int Invite(Client& client) {
   idpb::CreateInviteRequest req;
   const std::string role = absl::GetFlag(FLAGS_role);
-  req.set_role(role == "admin" ? idpb::ROLE_ADMIN : role == "guest" ? idpb::ROLE_GUEST : idpb::ROLE_MEMBER);
+  req.set_role(role == "admin"   ? idpb::ROLE_ADMIN
+               : role == "guest" ? idpb::ROLE_GUEST
+                                 : idpb::ROLE_MEMBER);
   idpb::CreateInviteResponse resp;
   grpc::Status s = client.identity_->CreateInvite(client.Ctx(client.UserToken()).get(), req, &resp);
   if (!s.ok()) Fail("invite", s);
@@ -362,7 +386,10 @@ int User(Client& client, const std::vector<std::string>& args) {
     idpb::GetUserResponse resp;
     grpc::Status s = client.identity_->GetUser(client.Ctx(token).get(), req, &resp);
     if (!s.ok()) Fail("user get", s);
-    if (absl::GetFlag(FLAGS_json)) PrintJson(resp.user()); else PrintUsers({resp.user()});
+    if (absl::GetFlag(FLAGS_json))
+      PrintJson(resp.user());
+    else
+      PrintUsers({resp.user()});
     return 0;
   }
   if (args[0] == "list") {
@@ -376,7 +403,8 @@ int User(Client& client, const std::vector<std::string>& args) {
       PrintJson(resp);
     } else {
       PrintUsers({resp.users().begin(), resp.users().end()});
-      if (!resp.next_page_token().empty()) std::cout << "next: --page_token=" << resp.next_page_token() << "\n";
+      if (!resp.next_page_token().empty())
+        std::cout << "next: --page_token=" << resp.next_page_token() << "\n";
     }
     return 0;
   }
@@ -388,19 +416,27 @@ int User(Client& client, const std::vector<std::string>& args) {
       setter(value);
     };
     idpb::User* u = req.mutable_user();
-    set("display_name", absl::GetFlag(FLAGS_display_name), [&](const std::string& v) { u->set_display_name(v); });
+    set("display_name", absl::GetFlag(FLAGS_display_name),
+        [&](const std::string& v) { u->set_display_name(v); });
     set("title", absl::GetFlag(FLAGS_title), [&](const std::string& v) { u->set_title(v); });
-    set("department", absl::GetFlag(FLAGS_department), [&](const std::string& v) { u->set_department(v); });
-    set("location", absl::GetFlag(FLAGS_location), [&](const std::string& v) { u->set_location(v); });
+    set("department", absl::GetFlag(FLAGS_department),
+        [&](const std::string& v) { u->set_department(v); });
+    set("location", absl::GetFlag(FLAGS_location),
+        [&](const std::string& v) { u->set_location(v); });
     set("bio", absl::GetFlag(FLAGS_bio), [&](const std::string& v) { u->set_bio(v); });
     set("skills", absl::GetFlag(FLAGS_skills), [&](const std::string& v) {
-      for (absl::string_view skill : absl::StrSplit(v, ',', absl::SkipEmpty())) u->add_skills(std::string(skill));
+      for (absl::string_view skill : absl::StrSplit(v, ',', absl::SkipEmpty()))
+        u->add_skills(std::string(skill));
     });
-    if (req.update_mask().paths_size() == 0) Usage("user update: name at least one of --title, --skills, ...");
+    if (req.update_mask().paths_size() == 0)
+      Usage("user update: name at least one of --title, --skills, ...");
     idpb::UpdateProfileResponse resp;
     grpc::Status s = client.identity_->UpdateProfile(client.Ctx(token).get(), req, &resp);
     if (!s.ok()) Fail("user update", s);
-    if (absl::GetFlag(FLAGS_json)) PrintJson(resp.user()); else PrintUsers({resp.user()});
+    if (absl::GetFlag(FLAGS_json))
+      PrintJson(resp.user());
+    else
+      PrintUsers({resp.user()});
     return 0;
   }
   Usage("user: get ID, list or update");
@@ -428,14 +464,17 @@ int main(int argc, char** argv) {
   if (cmd == "org" && rest.size() == 3 && rest[0] == "create") {
     auto org = CreateOrg(client, rest[1], rest[2], absl::GetFlag(FLAGS_open));
     if (!org.ok()) {
-      std::fprintf(stderr, "parleyctl: org create: %s\n", std::string(org.status().message()).c_str());
+      std::fprintf(stderr, "parleyctl: org create: %s\n",
+                   std::string(org.status().message()).c_str());
       return 1;
     }
     if (absl::GetFlag(FLAGS_json)) {
       PrintJson(*org);
     } else {
-      std::cout << "created " << org->organization().domain() << "\nfirst admin registers with: parleyctl register "
-                << org->organization().domain() << " HANDLE \"NAME\" --invite=" << org->admin_invite().code() << "\n";
+      std::cout << "created " << org->organization().domain()
+                << "\nfirst admin registers with: parleyctl register "
+                << org->organization().domain()
+                << " HANDLE \"NAME\" --invite=" << org->admin_invite().code() << "\n";
     }
     return 0;
   }

@@ -32,7 +32,8 @@ absl::Time FromProto(const google::protobuf::Timestamp& t) {
 }
 
 std::string Base64Url(absl::string_view bin) {
-  std::string out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  std::string out(sodium_base64_ENCODED_LEN(bin.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING),
+                  '\0');
   sodium_bin2base64(out.data(), out.size(), reinterpret_cast<const unsigned char*>(bin.data()),
                     bin.size(), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
   out.resize(out.size() - 1);  // trailing NUL
@@ -71,7 +72,8 @@ std::string KeyIdFor(absl::string_view public_key) {
   unsigned char hash[8];
   crypto_generichash(hash, sizeof(hash), reinterpret_cast<const unsigned char*>(public_key.data()),
                      public_key.size(), nullptr, 0);
-  return absl::StrCat("k", absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(hash), 8)));
+  return absl::StrCat("k",
+                      absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(hash), 8)));
 }
 
 static SigningKey KeyFromSeedBytes(const unsigned char* seed) {
@@ -116,8 +118,10 @@ std::string Mint(const SigningKey& key, TokenClaims claims) {
   std::string signed_part = absl::StrCat(kPrefix, Base64Url(claims.SerializeAsString()));
   unsigned char sig[crypto_sign_BYTES];
   crypto_sign_detached(sig, nullptr, reinterpret_cast<const unsigned char*>(signed_part.data()),
-                       signed_part.size(), reinterpret_cast<const unsigned char*>(key.secret_key.data()));
-  return absl::StrCat(signed_part, ".", Base64Url(absl::string_view(reinterpret_cast<char*>(sig), sizeof(sig))));
+                       signed_part.size(),
+                       reinterpret_cast<const unsigned char*>(key.secret_key.data()));
+  return absl::StrCat(signed_part, ".",
+                      Base64Url(absl::string_view(reinterpret_cast<char*>(sig), sizeof(sig))));
 }
 
 void KeyRing::Replace(std::vector<VerificationKey> keys) {
@@ -176,10 +180,10 @@ absl::StatusOr<TokenClaims> Verifier::Verify(absl::string_view token) const {
     }
   }
   if (!key) return reject("unknown key id");
-  if (crypto_sign_verify_detached(reinterpret_cast<const unsigned char*>(signature->data()),
-                                  reinterpret_cast<const unsigned char*>(signed_part.data()),
-                                  signed_part.size(),
-                                  reinterpret_cast<const unsigned char*>(key->public_key.data())) != 0) {
+  if (crypto_sign_verify_detached(
+          reinterpret_cast<const unsigned char*>(signature->data()),
+          reinterpret_cast<const unsigned char*>(signed_part.data()), signed_part.size(),
+          reinterpret_cast<const unsigned char*>(key->public_key.data())) != 0) {
     return reject("bad signature");
   }
   if (claims.kind() != options_.kind) return reject("wrong kind of token for this call");
@@ -189,7 +193,8 @@ absl::StatusOr<TokenClaims> Verifier::Verify(absl::string_view token) const {
   if (now > expires + kClockLeeway) return reject("expired");
   if (issued > now + kClockLeeway) return reject("issued in the future");
   if (now > key->expire_time + kClockLeeway) return reject("signing key retired");
-  if (options_.not_before && claims.user_id() != 0 && issued < options_.not_before(claims.user_id())) {
+  if (options_.not_before && claims.user_id() != 0 &&
+      issued < options_.not_before(claims.user_id())) {
     return reject("revoked");
   }
   return claims;
@@ -217,8 +222,8 @@ absl::StatusOr<std::unique_ptr<ServiceCredential>> ServiceCredential::FromFile(
   ss << in.rdbuf();
   auto credential = FromHexSeed(ss.str(), std::move(service_name), std::move(clock));
   if (!credential.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("service key file ", path, ": ",
-                                                   credential.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("service key file ", path, ": ", credential.status().message()));
   }
   return credential;
 }
@@ -246,7 +251,8 @@ absl::StatusOr<std::string> BearerToken(const grpc::ServerContext& context) {
   const auto& metadata = context.client_metadata();
   auto it = metadata.find("authorization");
   if (it == metadata.end()) {
-    return absl::UnauthenticatedError("missing credentials: send \"authorization: Bearer <token>\"");
+    return absl::UnauthenticatedError(
+        "missing credentials: send \"authorization: Bearer <token>\"");
   }
   absl::string_view value(it->second.data(), it->second.size());
   if (!absl::ConsumePrefix(&value, "Bearer ") && !absl::ConsumePrefix(&value, "bearer ")) {
@@ -255,13 +261,15 @@ absl::StatusOr<std::string> BearerToken(const grpc::ServerContext& context) {
   return std::string(value);
 }
 
-absl::StatusOr<TokenClaims> Authenticator::AuthenticateUser(const grpc::ServerContext& context) const {
+absl::StatusOr<TokenClaims> Authenticator::AuthenticateUser(
+    const grpc::ServerContext& context) const {
   auto token = BearerToken(context);
   if (!token.ok()) return token.status();
   return user_->Verify(*token);
 }
 
-absl::StatusOr<TokenClaims> Authenticator::AuthenticateService(const grpc::ServerContext& context) const {
+absl::StatusOr<TokenClaims> Authenticator::AuthenticateService(
+    const grpc::ServerContext& context) const {
   auto token = BearerToken(context);
   if (!token.ok()) return token.status();
   auto claims = service_->Verify(*token);

@@ -123,26 +123,28 @@ TEST_F(AuthTest, NotBeforeRevokesOlderTokensOfThatUserOnly) {
 
 TEST_F(AuthTest, MalformedTokensAreRejectedNotCrashed) {
   Verifier verifier = UserVerifier();
-  for (std::string bad : {std::string(""), std::string("pt1."), std::string("pt1.."),
-                          std::string("pt1.!!!.???"), std::string("Bearer x"),
-                          std::string("pt1.AAAA.AAAA"), std::string(5000, 'a'),
-                          std::string("pt1.") + std::string(100, '.')}) {
+  for (std::string bad :
+       {std::string(""), std::string("pt1."), std::string("pt1.."), std::string("pt1.!!!.???"),
+        std::string("Bearer x"), std::string("pt1.AAAA.AAAA"), std::string(5000, 'a'),
+        std::string("pt1.") + std::string(100, '.')}) {
     auto r = verifier.Verify(bad);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kUnauthenticated) << bad;
   }
 }
 
 TEST_F(AuthTest, ServiceTokensAndUserTokensAreNotInterchangeable) {
-  auto credential = ServiceCredential::FromHexSeed(std::string(64, 'a'), "feed", [this] { return now_; });
+  auto credential =
+      ServiceCredential::FromHexSeed(std::string(64, 'a'), "feed", [this] { return now_; });
   ASSERT_TRUE(credential.ok());
   auto service_ring = std::make_shared<KeyRing>();
   service_ring->Add((*credential)->verification_key());
-  Verifier service_verifier(service_ring, {.kind = TokenKind::TOKEN_KIND_SERVICE,
-                                           .clock = [this] { return now_; }});
+  Verifier service_verifier(
+      service_ring, {.kind = TokenKind::TOKEN_KIND_SERVICE, .clock = [this] { return now_; }});
   auto claims = service_verifier.Verify((*credential)->Token());
   ASSERT_TRUE(claims.ok()) << claims.status();
   EXPECT_EQ(claims->service(), "feed");
-  EXPECT_FALSE(service_verifier.Verify(Mint(key_, UserClaims())).ok()) << "user token, service call";
+  EXPECT_FALSE(service_verifier.Verify(Mint(key_, UserClaims())).ok())
+      << "user token, service call";
   EXPECT_FALSE(UserVerifier().Verify((*credential)->Token()).ok()) << "service token, user call";
   // Even a user-kind token signed with the service key is refused by the user verifier
   // (unknown key) and a service-kind token signed by identity's key by the service one.

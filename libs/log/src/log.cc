@@ -23,10 +23,14 @@ std::function<void(absl::string_view)>* sink = nullptr;  // guarded by sink_mu; 
 
 const char* LevelName(Level level) {
   switch (level) {
-    case Level::kDebug: return "debug";
-    case Level::kInfo: return "info";
-    case Level::kWarn: return "warn";
-    case Level::kError: return "error";
+    case Level::kDebug:
+      return "debug";
+    case Level::kInfo:
+      return "info";
+    case Level::kWarn:
+      return "warn";
+    case Level::kError:
+      return "error";
   }
   return "info";
 }
@@ -58,11 +62,21 @@ void AppendJsonString(std::string* out, absl::string_view text) {
   out->push_back('"');
   for (unsigned char c : text) {
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         if (c < 0x20) {
           absl::StrAppendFormat(out, "\\u%04x", c);
@@ -81,7 +95,8 @@ Field::Field(absl::string_view key, int64_t value) : key_(key), json_value_(absl
 Field::Field(absl::string_view key, uint64_t value) : key_(key), json_value_(absl::StrCat(value)) {}
 Field::Field(absl::string_view key, double value)
     : key_(key), json_value_(std::isfinite(value) ? absl::StrCat(value) : "null") {}
-Field::Field(absl::string_view key, bool value) : key_(key), json_value_(value ? "true" : "false") {}
+Field::Field(absl::string_view key, bool value)
+    : key_(key), json_value_(value ? "true" : "false") {}
 
 void Log(Level level, absl::string_view message, std::initializer_list<Field> fields) {
   if (!Enabled(level)) return;

@@ -27,24 +27,42 @@ std::pair<std::string, std::string> SplitMethod(absl::string_view full_method) {
 
 const char* CodeName(grpc::StatusCode code) {
   switch (code) {
-    case grpc::OK: return "OK";
-    case grpc::CANCELLED: return "CANCELLED";
-    case grpc::UNKNOWN: return "UNKNOWN";
-    case grpc::INVALID_ARGUMENT: return "INVALID_ARGUMENT";
-    case grpc::DEADLINE_EXCEEDED: return "DEADLINE_EXCEEDED";
-    case grpc::NOT_FOUND: return "NOT_FOUND";
-    case grpc::ALREADY_EXISTS: return "ALREADY_EXISTS";
-    case grpc::PERMISSION_DENIED: return "PERMISSION_DENIED";
-    case grpc::RESOURCE_EXHAUSTED: return "RESOURCE_EXHAUSTED";
-    case grpc::FAILED_PRECONDITION: return "FAILED_PRECONDITION";
-    case grpc::ABORTED: return "ABORTED";
-    case grpc::OUT_OF_RANGE: return "OUT_OF_RANGE";
-    case grpc::UNIMPLEMENTED: return "UNIMPLEMENTED";
-    case grpc::INTERNAL: return "INTERNAL";
-    case grpc::UNAVAILABLE: return "UNAVAILABLE";
-    case grpc::DATA_LOSS: return "DATA_LOSS";
-    case grpc::UNAUTHENTICATED: return "UNAUTHENTICATED";
-    default: return "UNKNOWN";
+    case grpc::OK:
+      return "OK";
+    case grpc::CANCELLED:
+      return "CANCELLED";
+    case grpc::UNKNOWN:
+      return "UNKNOWN";
+    case grpc::INVALID_ARGUMENT:
+      return "INVALID_ARGUMENT";
+    case grpc::DEADLINE_EXCEEDED:
+      return "DEADLINE_EXCEEDED";
+    case grpc::NOT_FOUND:
+      return "NOT_FOUND";
+    case grpc::ALREADY_EXISTS:
+      return "ALREADY_EXISTS";
+    case grpc::PERMISSION_DENIED:
+      return "PERMISSION_DENIED";
+    case grpc::RESOURCE_EXHAUSTED:
+      return "RESOURCE_EXHAUSTED";
+    case grpc::FAILED_PRECONDITION:
+      return "FAILED_PRECONDITION";
+    case grpc::ABORTED:
+      return "ABORTED";
+    case grpc::OUT_OF_RANGE:
+      return "OUT_OF_RANGE";
+    case grpc::UNIMPLEMENTED:
+      return "UNIMPLEMENTED";
+    case grpc::INTERNAL:
+      return "INTERNAL";
+    case grpc::UNAVAILABLE:
+      return "UNAVAILABLE";
+    case grpc::DATA_LOSS:
+      return "DATA_LOSS";
+    case grpc::UNAUTHENTICATED:
+      return "UNAUTHENTICATED";
+    default:
+      return "UNKNOWN";
   }
 }
 
@@ -52,7 +70,8 @@ void RpcMetrics::Record(absl::string_view full_method, grpc::StatusCode code, do
   auto [service, method] = SplitMethod(full_method);
   requests_.Add({{"service", service}, {"method", method}, {"code", CodeName(code)}}).Increment();
   static const prometheus::Histogram::BucketBoundaries kBuckets = {
-      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+      0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+      0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
   durations_.Add({{"service", service}, {"method", method}}, kBuckets).Observe(seconds);
 }
 
@@ -62,8 +81,8 @@ using grpc::experimental::InterceptionHookPoints;
 
 std::string NewRequestId() {
   static std::atomic<uint64_t> counter{0};
-  static const uint64_t boot = static_cast<uint64_t>(
-      std::chrono::steady_clock::now().time_since_epoch().count());
+  static const uint64_t boot =
+      static_cast<uint64_t>(std::chrono::steady_clock::now().time_since_epoch().count());
   return absl::StrFormat("%08x%08x", static_cast<uint32_t>(boot),
                          static_cast<uint32_t>(counter.fetch_add(1)));
 }
@@ -84,16 +103,19 @@ class ServerInterceptor : public grpc::experimental::Interceptor {
       }
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
-      if (!request_id_.empty()) methods->GetSendInitialMetadata()->insert({"x-request-id", request_id_});
+      if (!request_id_.empty())
+        methods->GetSendInitialMetadata()->insert({"x-request-id", request_id_});
     }
     if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
       grpc::Status status = methods->GetSendStatus();
-      double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+      double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
       metrics_->Record(method_, status.error_code(), seconds);
       if (log::Enabled(log::Level::kDebug)) {
         log::ScopedRequestId rid(request_id_);
-        log::Debug("rpc", {{"method", method_}, {"code", CodeName(status.error_code())},
-                           {"seconds", seconds}});
+        log::Debug(
+            "rpc",
+            {{"method", method_}, {"code", CodeName(status.error_code())}, {"seconds", seconds}});
       }
     }
     methods->Proceed();

@@ -20,8 +20,7 @@ ABSL_FLAG(std::string, metrics_addr, "127.0.0.1:9400",
 ABSL_FLAG(std::string, data_dir, "./var/data", "directory holding this process's RocksDB data");
 ABSL_FLAG(int, node_id, 0, "0..1023, unique per process of a deployment (id generation)");
 ABSL_FLAG(std::string, log_level, "info", "debug, info, warn or error");
-ABSL_FLAG(int, drain_timeout_s, 20,
-          "seconds in-flight calls get to finish after SIGTERM (1..600)");
+ABSL_FLAG(int, drain_timeout_s, 20, "seconds in-flight calls get to finish after SIGTERM (1..600)");
 ABSL_FLAG(int, max_message_bytes, parley::server::kDefaultMaxMessageBytes,
           "largest gRPC message accepted or sent (64 KiB..64 MiB)");
 ABSL_FLAG(std::string, service_key_file, "",
@@ -52,7 +51,8 @@ absl::StatusOr<CommonConfig> ReadCommonFlags(std::string process_name) {
   config.node_id = static_cast<uint32_t>(node_id);
   auto level = log::ParseLevel(absl::GetFlag(FLAGS_log_level));
   if (!level.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid --log_level: ", level.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid --log_level: ", level.status().message()));
   }
   log::SetMinLevel(*level);
   const int drain = absl::GetFlag(FLAGS_drain_timeout_s);
@@ -83,7 +83,8 @@ absl::StatusOr<std::unique_ptr<auth::ServiceCredential>> LoadServiceCredential(
       auth::InitSodium();
       unsigned char seed[32];
       randombytes_buf(seed, sizeof(seed));
-      std::string hex = absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(seed), 32));
+      std::string hex =
+          absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(seed), 32));
       std::string tmp = path + ".tmp";
       {
         std::ofstream out(tmp, std::ios::trunc);
@@ -92,7 +93,8 @@ absl::StatusOr<std::unique_ptr<auth::ServiceCredential>> LoadServiceCredential(
       }
       ::chmod(tmp.c_str(), 0600);
       std::filesystem::rename(tmp, path, ec);
-      if (ec) return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", ec.message()));
+      if (ec)
+        return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", ec.message()));
       log::Warn("generated a development service key; set --service_key_file in production",
                 {{"path", path}});
     }

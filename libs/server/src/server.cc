@@ -16,9 +16,9 @@
 
 namespace parley::server {
 
-absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& options,
-                                                      const std::vector<HostedService>& services,
-                                                      std::shared_ptr<prometheus::Registry> registry) {
+absl::StatusOr<std::unique_ptr<Server>> Server::Start(
+    const ServerOptions& options, const std::vector<HostedService>& services,
+    std::shared_ptr<prometheus::Registry> registry) {
   std::unique_ptr<Server> server(new Server());
   server->options_ = options;
   server->registry_ = registry;
@@ -38,7 +38,8 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.grpc_addr, grpc::InsecureServerCredentials(), &server->grpc_port_);
+  builder.AddListeningPort(options.grpc_addr, grpc::InsecureServerCredentials(),
+                           &server->grpc_port_);
   // gRPC sets SO_REUSEPORT by default: a second process would silently share the
   // port (and its data) instead of failing. One listener per port.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -52,13 +53,14 @@ absl::StatusOr<std::unique_ptr<Server>> Server::Start(const ServerOptions& optio
 
   server->server_ = builder.BuildAndStart();
   if (!server->server_ || server->grpc_port_ == 0) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot listen for gRPC on ", options.grpc_addr, " (address in use or not local?)"));
+    return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", options.grpc_addr,
+                                               " (address in use or not local?)"));
   }
   auto* health = server->server_->GetHealthCheckService();
   health->SetServingStatus("", true);
   for (const auto& hosted : services) health->SetServingStatus(hosted.full_name, true);
-  log::Info("serving", {{"server", options.name}, {"grpc_port", server->grpc_port_},
+  log::Info("serving", {{"server", options.name},
+                        {"grpc_port", server->grpc_port_},
                         {"metrics_port", server->metrics_port_}});
   return server;
 }
@@ -76,7 +78,8 @@ void Server::Drain() {
   log::Info("draining", {{"server", options_.name},
                          {"timeout_s", absl::ToDoubleSeconds(options_.drain_timeout)}});
   server_->GetHealthCheckService()->Shutdown();  // every service reports NOT_SERVING
-  server_->Shutdown(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(options_.drain_timeout));
+  server_->Shutdown(std::chrono::system_clock::now() +
+                    absl::ToChronoNanoseconds(options_.drain_timeout));
   server_->Wait();
   log::Info("drained", {{"server", options_.name}});
 }

@@ -37,7 +37,8 @@ class UInt64AddOperator : public rocksdb::AssociativeMergeOperator {
 
 absl::Status FromRocks(const rocksdb::Status& status, absl::string_view context) {
   if (status.ok()) return absl::OkStatus();
-  std::string message = context.empty() ? status.ToString() : absl::StrCat(context, ": ", status.ToString());
+  std::string message =
+      context.empty() ? status.ToString() : absl::StrCat(context, ": ", status.ToString());
   if (status.IsNotFound()) return absl::NotFoundError(message);
   if (status.IsBusy() || status.IsTryAgain() || status.IsTimedOut() || status.IsIOError()) {
     return absl::UnavailableError(message);
@@ -136,7 +137,8 @@ absl::Status Db::Write(rocksdb::WriteBatch* batch) {
 absl::StatusOr<std::optional<std::string>> Db::Get(rocksdb::ColumnFamilyHandle* cf,
                                                    absl::string_view key) {
   std::string value;
-  rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()), &value);
+  rocksdb::Status s =
+      db_->Get(rocksdb::ReadOptions(), cf, rocksdb::Slice(key.data(), key.size()), &value);
   if (s.IsNotFound()) return std::optional<std::string>();
   if (!s.ok()) return FromRocks(s, "get");
   return std::optional<std::string>(std::move(value));

@@ -48,14 +48,17 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(Db* db, std::string cf_name
   // The next sequence follows the newest entry, or the furthest cursor when
   // every entry has been trimmed.
   uint64_t last = 0;
-  std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator(rocksdb::ReadOptions(), outbox->cf_));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db->raw()->NewIterator(rocksdb::ReadOptions(), outbox->cf_));
   std::string entry_end = PrefixSuccessor(std::string(1, kEntryTag));
   it->SeekForPrev(AsSlice(entry_end));
   if (it->Valid() && it->key().size() == 9 && it->key()[0] == kEntryTag) {
     last = DecodeU64(absl::string_view(it->key().data() + 1, 8));
   }
-  for (it->Seek(std::string(1, kCursorTag)); it->Valid() && it->key()[0] == kCursorTag; it->Next()) {
-    if (it->value().size() == 8) last = std::max(last, DecodeU64(absl::string_view(it->value().data(), 8)));
+  for (it->Seek(std::string(1, kCursorTag)); it->Valid() && it->key()[0] == kCursorTag;
+       it->Next()) {
+    if (it->value().size() == 8)
+      last = std::max(last, DecodeU64(absl::string_view(it->value().data(), 8)));
   }
   if (!it->status().ok()) return FromRocks(it->status(), "outbox scan");
   outbox->next_sequence_ = last + 1;
@@ -106,8 +109,8 @@ absl::StatusOr<std::vector<OutboxEntry>> Outbox::ReadAfter(uint64_t after, size_
   std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator(read, cf_));
   for (it->Seek(AsSlice(EntryKey(after + 1))); it->Valid() && entries.size() < limit; it->Next()) {
     if (it->key().size() != 9) continue;
-    entries.push_back(OutboxEntry{DecodeU64(absl::string_view(it->key().data() + 1, 8)),
-                                  it->value().ToString()});
+    entries.push_back(
+        OutboxEntry{DecodeU64(absl::string_view(it->key().data() + 1, 8)), it->value().ToString()});
   }
   if (!it->status().ok()) return FromRocks(it->status(), "outbox read");
   return entries;
@@ -216,8 +219,8 @@ void Dispatcher::Run() {
   absl::Duration backoff = options_.initial_backoff;
   auto cursor = outbox_->Cursor(options_.subscriber);
   while (!cursor.ok()) {
-    log::Error("outbox cursor unreadable", {{"subscriber", options_.subscriber},
-                                            {"error", cursor.status().ToString()}});
+    log::Error("outbox cursor unreadable",
+               {{"subscriber", options_.subscriber}, {"error", cursor.status().ToString()}});
     if (!pause(backoff)) return;
     cursor = outbox_->Cursor(options_.subscriber);
   }

@@ -83,7 +83,8 @@ TEST(DbTest, CorruptDirectoryFailsClearly) {
   std::ofstream(dir.Sub("db/CURRENT"), std::ios::trunc) << "MANIFEST-999999\n";
   auto db = Db::Open(DbOptions::ForTesting(dir.Sub("db")));
   ASSERT_FALSE(db.ok());
-  EXPECT_THAT(std::string(db.status().message()), ::testing::HasSubstr("cannot open data directory"));
+  EXPECT_THAT(std::string(db.status().message()),
+              ::testing::HasSubstr("cannot open data directory"));
 }
 
 class OutboxTest : public ::testing::Test {
@@ -132,18 +133,22 @@ TEST_F(OutboxTest, DispatcherDeliversInOrderRetriesAndResumesAfterRestart) {
   std::atomic<int> fail_next{2};
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(Commit("k", {"e" + std::to_string(i)}).ok());
   {
-    Dispatcher dispatcher(outbox_.get(),
-                          {.subscriber = "search", .max_batch = 2,
-                           .initial_backoff = absl::Milliseconds(1)},
-                          [&](const std::vector<OutboxEntry>& entries) {
-                            if (fail_next.fetch_sub(1) > 0) return absl::UnavailableError("down");
-                            std::lock_guard<std::mutex> lock(mu);
-                            for (const auto& e : entries) got.push_back(e.payload);
-                            return absl::OkStatus();
-                          });
+    Dispatcher dispatcher(
+        outbox_.get(),
+        {.subscriber = "search", .max_batch = 2, .initial_backoff = absl::Milliseconds(1)},
+        [&](const std::vector<OutboxEntry>& entries) {
+          if (fail_next.fetch_sub(1) > 0) return absl::UnavailableError("down");
+          std::lock_guard<std::mutex> lock(mu);
+          for (const auto& e : entries) got.push_back(e.payload);
+          return absl::OkStatus();
+        });
     dispatcher.Start();
-    ASSERT_TRUE(WaitFor([&] { std::lock_guard<std::mutex> l(mu); return got.size() == 5; },
-                        absl::Seconds(10)));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          std::lock_guard<std::mutex> l(mu);
+          return got.size() == 5;
+        },
+        absl::Seconds(10)));
     EXPECT_EQ(dispatcher.failures(), 2u);
     dispatcher.Stop();
   }
@@ -162,8 +167,12 @@ TEST_F(OutboxTest, DispatcherDeliversInOrderRetriesAndResumesAfterRestart) {
                      return absl::OkStatus();
                    });
   again.Start();
-  ASSERT_TRUE(WaitFor([&] { std::lock_guard<std::mutex> l(mu); return !got.empty(); },
-                      absl::Seconds(10)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> l(mu);
+        return !got.empty();
+      },
+      absl::Seconds(10)));
   again.Stop();
   EXPECT_THAT(got, ::testing::ElementsAre("e5")) << "only the unacknowledged entry is redelivered";
 }
@@ -201,8 +210,12 @@ TEST_F(OutboxTest, ConcurrentWritersAreDeliveredInStrictSequenceOrder) {
     });
   }
   for (auto& w : writers) w.join();
-  ASSERT_TRUE(WaitFor([&] { std::lock_guard<std::mutex> l(mu); return seen.size() == 4000; },
-                      absl::Seconds(20)));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> l(mu);
+        return seen.size() == 4000;
+      },
+      absl::Seconds(20)));
   dispatcher.Stop();
   for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], i + 1) << "at index " << i;
 }

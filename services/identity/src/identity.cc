@@ -5,11 +5,10 @@
 #include <algorithm>
 
 #include "absl/algorithm/container.h"
-#include "absl/strings/str_split.h"
-
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "google/protobuf/util/field_mask_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "parley/status/status.h"
@@ -48,7 +47,8 @@ std::string RandomToken(absl::string_view prefix) {
   unsigned char bytes[32];
   randombytes_buf(bytes, sizeof(bytes));
   std::string encoded;
-  absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)), &encoded);
+  absl::WebSafeBase64Escape(absl::string_view(reinterpret_cast<char*>(bytes), sizeof(bytes)),
+                            &encoded);
   return absl::StrCat(prefix, encoded);
 }
 
@@ -94,9 +94,12 @@ struct RefreshRecord {
 
 const char* RoleName(pb::Role role) {
   switch (role) {
-    case pb::ROLE_ADMIN: return "admin";
-    case pb::ROLE_GUEST: return "guest";
-    default: return "member";
+    case pb::ROLE_ADMIN:
+      return "admin";
+    case pb::ROLE_GUEST:
+      return "guest";
+    default:
+      return "member";
   }
 }
 
@@ -121,7 +124,11 @@ absl::StatusOr<size_t> Utf8Length(absl::string_view field, absl::string_view tex
   size_t count = 0;
   for (size_t i = 0; i < text.size();) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    size_t len = c < 0x80           ? 1
+                 : (c >> 5) == 0x6  ? 2
+                 : (c >> 4) == 0xe  ? 3
+                 : (c >> 3) == 0x1e ? 4
+                                    : 0;
     if (len == 0 || i + len > text.size()) {
       return absl::InvalidArgumentError(absl::StrCat(field, ": not valid UTF-8"));
     }
@@ -150,7 +157,8 @@ absl::Status ValidateHandle(absl::string_view handle) {
   }
   for (char c : handle) {
     if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' || c == '_')) {
-      return absl::InvalidArgumentError("handle: only lowercase letters, digits, '.' and '_' allowed");
+      return absl::InvalidArgumentError(
+          "handle: only lowercase letters, digits, '.' and '_' allowed");
     }
   }
   return absl::OkStatus();
@@ -158,15 +166,16 @@ absl::Status ValidateHandle(absl::string_view handle) {
 
 absl::Status ValidateDomain(absl::string_view domain) {
   auto bad = [&](absl::string_view why) {
-    return absl::InvalidArgumentError(absl::StrCat("domain: \"", domain, "\" ", why,
-                                                   " (expected lowercase like acme.example)"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("domain: \"", domain, "\" ", why, " (expected lowercase like acme.example)"));
   };
   if (domain.empty() || domain.size() > kMaxDomainLength) return bad("has a bad length");
   size_t labels = 0;
   for (absl::string_view label : absl::StrSplit(domain, '.')) {
     ++labels;
     if (label.empty() || label.size() > 63) return bad("has an empty or overlong label");
-    if (label.front() == '-' || label.back() == '-') return bad("has a label starting or ending with '-'");
+    if (label.front() == '-' || label.back() == '-')
+      return bad("has a label starting or ending with '-'");
     for (char c : label) {
       if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) {
         return bad("may hold only a-z, 0-9, '-' and '.'");
@@ -178,14 +187,15 @@ absl::Status ValidateDomain(absl::string_view domain) {
 }
 
 std::vector<std::string> Identity::ColumnFamilies() {
-  return {kOrgs, kDomains, kUsers, kHandles, kCredentials, kRevocations,
-          kInvites, kRefresh, kFamilies, kKeys};
+  return {kOrgs,        kDomains, kUsers,   kHandles,  kCredentials,
+          kRevocations, kInvites, kRefresh, kFamilies, kKeys};
 }
 
 Identity::Identity(storage::Db* db, IdentityOptions options, std::unique_ptr<ids::IdGenerator> ids)
     : db_(db), options_(std::move(options)), ids_(std::move(ids)) {}
 
-absl::StatusOr<std::unique_ptr<Identity>> Identity::Create(storage::Db* db, IdentityOptions options) {
+absl::StatusOr<std::unique_ptr<Identity>> Identity::Create(storage::Db* db,
+                                                           IdentityOptions options) {
   auth::InitSodium();
   if (!options.clock) options.clock = [] { return absl::Now(); };
   auto ids = ids::IdGenerator::Create(options.node_id);
@@ -200,7 +210,8 @@ absl::StatusOr<std::unique_ptr<Identity>> Identity::Create(storage::Db* db, Iden
 }
 
 absl::Status Identity::LoadKeysAndRevocations() {
-  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kKeys)));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kKeys)));
   std::vector<auth::SigningKey> keys;
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     absl::string_view v(it->value().data(), it->value().size());
@@ -234,7 +245,8 @@ absl::Status Identity::LoadKeysAndRevocations() {
 absl::StatusOr<auth::SigningKey> Identity::CurrentSigningKey() {
   std::lock_guard<std::mutex> lock(keys_mu_);
   const absl::Time now = options_.clock();
-  if (signing_keys_.empty() || now - signing_keys_.back().create_time >= options_.signing_key_rotation) {
+  if (signing_keys_.empty() ||
+      now - signing_keys_.back().create_time >= options_.signing_key_rotation) {
     rocksdb::WriteBatch batch;
     if (!signing_keys_.empty()) {
       // The retiring key verifies until the last token it signed has expired.
@@ -323,7 +335,8 @@ absl::StatusOr<pb::CreateOrganizationResponse> Identity::CreateOrganization(
     const pb::CreateOrganizationRequest& req) {
   if (auto s = ValidateDomain(req.domain()); !s.ok()) return s;
   if (req.display_name().empty()) return status::Required("display_name");
-  if (auto s = CheckText("display_name", req.display_name(), kMaxDisplayNameLength); !s.ok()) return s;
+  if (auto s = CheckText("display_name", req.display_name(), kMaxDisplayNameLength); !s.ok())
+    return s;
   const absl::Time now = options_.clock();
   pb::Organization org;
   org.set_id(ids_->Next());
@@ -378,7 +391,8 @@ absl::StatusOr<pb::Organization> Identity::GetOrganization(const pb::GetOrganiza
 absl::StatusOr<pb::User> Identity::Register(const pb::RegisterRequest& req) {
   if (auto s = ValidateHandle(req.handle()); !s.ok()) return s;
   if (req.display_name().empty()) return status::Required("display_name");
-  if (auto s = CheckText("display_name", req.display_name(), kMaxDisplayNameLength); !s.ok()) return s;
+  if (auto s = CheckText("display_name", req.display_name(), kMaxDisplayNameLength); !s.ok())
+    return s;
   if (req.password().size() > kMaxPasswordBytes) {
     return status::TooLong("password", req.password().size(), kMaxPasswordBytes, "bytes");
   }
@@ -388,7 +402,8 @@ absl::StatusOr<pb::User> Identity::Register(const pb::RegisterRequest& req) {
     return absl::InvalidArgumentError(
         absl::StrCat("password: at least ", kMinPasswordLength, " characters required"));
   }
-  if (*pw_length > kMaxPasswordLength) return status::TooLong("password", *pw_length, kMaxPasswordLength);
+  if (*pw_length > kMaxPasswordLength)
+    return status::TooLong("password", *pw_length, kMaxPasswordLength);
   auto org_id = LoadOrgIdByDomain(req.domain());
   if (!org_id.ok()) return org_id.status();
   if (!org_id->has_value()) return absl::NotFoundError("organisation not found");
@@ -416,7 +431,8 @@ absl::StatusOr<pb::User> Identity::Register(const pb::RegisterRequest& req) {
     pb::Invite invite;
     if (!stored->has_value() || !invite.ParseFromString(**stored) || invite.org_id() != **org_id ||
         TimeUtil::TimestampToMicroseconds(invite.expire_time()) < absl::ToUnixMicros(now)) {
-      return absl::PermissionDeniedError("invite_code: unknown, used or expired for this organisation");
+      return absl::PermissionDeniedError(
+          "invite_code: unknown, used or expired for this organisation");
     }
     user.set_state(pb::USER_STATE_ACTIVE);
     user.add_roles(invite.role() == pb::ROLE_GUEST ? pb::ROLE_GUEST : pb::ROLE_MEMBER);
@@ -431,7 +447,8 @@ absl::StatusOr<pb::User> Identity::Register(const pb::RegisterRequest& req) {
   auto taken = db_->Get(db_->Cf(kHandles), HandleKey(**org_id, req.handle()));
   if (!taken.ok()) return taken.status();
   if (taken->has_value()) {
-    return absl::AlreadyExistsError(absl::StrCat("handle ", req.handle(), "@", req.domain(), " is taken"));
+    return absl::AlreadyExistsError(
+        absl::StrCat("handle ", req.handle(), "@", req.domain(), " is taken"));
   }
   PutUser(&batch, user);
   batch.Put(db_->Cf(kHandles), S(HandleKey(**org_id, req.handle())), S(U64Key(user.id())));
@@ -449,9 +466,9 @@ absl::Status Identity::ThrottleLogin(const std::string& account, const std::stri
   auto& by_address = address_logins_[address];
   prune(by_address, kAddressLoginWindow);
   if (static_cast<int>(by_address.size()) >= kMaxLoginsPerAddress) {
-    return absl::ResourceExhaustedError(absl::StrCat(
-        "too many login attempts from this address: at most ", kMaxLoginsPerAddress, " per ",
-        absl::FormatDuration(kAddressLoginWindow), "; retry later"));
+    return absl::ResourceExhaustedError(
+        absl::StrCat("too many login attempts from this address: at most ", kMaxLoginsPerAddress,
+                     " per ", absl::FormatDuration(kAddressLoginWindow), "; retry later"));
   }
   by_address.push_back(now);
   auto it = failed_logins_.find(account);
@@ -559,14 +576,16 @@ absl::StatusOr<pb::LoginResponse> Identity::IssueTokens(const pb::User& user, ui
   return resp;
 }
 
-absl::StatusOr<pb::RefreshTokenResponse> Identity::RefreshToken(const pb::RefreshTokenRequest& req) {
+absl::StatusOr<pb::RefreshTokenResponse> Identity::RefreshToken(
+    const pb::RefreshTokenRequest& req) {
   if (req.refresh_token().empty()) return status::Required("refresh_token");
   const absl::Time now = options_.clock();
   const std::string key = Hash32(req.refresh_token());
   std::lock_guard<std::mutex> lock(write_mu_);
   auto stored = db_->Get(db_->Cf(kRefresh), key);
   if (!stored.ok()) return stored.status();
-  std::optional<RefreshRecord> record = stored->has_value() ? RefreshRecord::Decode(**stored) : std::nullopt;
+  std::optional<RefreshRecord> record =
+      stored->has_value() ? RefreshRecord::Decode(**stored) : std::nullopt;
   if (!record) return absl::UnauthenticatedError("invalid refresh token");
   auto family_revoked = db_->Get(db_->Cf(kFamilies), U64Key(record->family));
   if (!family_revoked.ok()) return family_revoked.status();
@@ -576,9 +595,11 @@ absl::StatusOr<pb::RefreshTokenResponse> Identity::RefreshToken(const pb::Refres
     rocksdb::WriteBatch batch;
     batch.Put(db_->Cf(kFamilies), S(U64Key(record->family)), "reused");
     if (auto s = db_->Write(&batch); !s.ok()) return s;
-    return absl::UnauthenticatedError("refresh token reused; every session of this login was revoked");
+    return absl::UnauthenticatedError(
+        "refresh token reused; every session of this login was revoked");
   }
-  if (record->expire_micros < absl::ToUnixMicros(now)) return absl::UnauthenticatedError("refresh token expired");
+  if (record->expire_micros < absl::ToUnixMicros(now))
+    return absl::UnauthenticatedError("refresh token expired");
   if (absl::FromUnixMicros(record->issue_micros) < NotBefore(record->user_id)) {
     return absl::UnauthenticatedError("refresh token revoked");
   }
@@ -640,13 +661,15 @@ absl::StatusOr<pb::User> Identity::VisibleUser(const TokenClaims& caller, uint64
   // Another org's person is indistinguishable from one that does not exist.
   if (!user->has_value() || (*user)->org_id() != caller.org_id()) return NotFoundUser();
   if ((*user)->state() == pb::USER_STATE_PENDING_APPROVAL) {
-    const bool admin = std::find(caller.roles().begin(), caller.roles().end(), "admin") != caller.roles().end();
+    const bool admin =
+        std::find(caller.roles().begin(), caller.roles().end(), "admin") != caller.roles().end();
     if (!admin) return NotFoundUser();
   }
   return **user;
 }
 
-absl::Status Identity::ChangePassword(const TokenClaims& caller, const pb::ChangePasswordRequest& req) {
+absl::Status Identity::ChangePassword(const TokenClaims& caller,
+                                      const pb::ChangePasswordRequest& req) {
   pb::User me;
   if (auto s = RequireActiveCaller(caller, &me); !s.ok()) return s;
   auto length = Utf8Length("new_password", req.new_password());
@@ -655,11 +678,13 @@ absl::Status Identity::ChangePassword(const TokenClaims& caller, const pb::Chang
     return absl::InvalidArgumentError(
         absl::StrCat("new_password: at least ", kMinPasswordLength, " characters required"));
   }
-  if (*length > kMaxPasswordLength) return status::TooLong("new_password", *length, kMaxPasswordLength);
+  if (*length > kMaxPasswordLength)
+    return status::TooLong("new_password", *length, kMaxPasswordLength);
   auto stored = db_->Get(db_->Cf(kCredentials), U64Key(me.id()));
   if (!stored.ok()) return stored.status();
-  if (!stored->has_value() || crypto_pwhash_str_verify((*stored)->c_str(), req.current_password().data(),
-                                                       req.current_password().size()) != 0) {
+  if (!stored->has_value() ||
+      crypto_pwhash_str_verify((*stored)->c_str(), req.current_password().data(),
+                               req.current_password().size()) != 0) {
     return absl::PermissionDeniedError("current_password is wrong");
   }
   auto hash = HashPassword(req.new_password());
@@ -704,7 +729,8 @@ absl::StatusOr<std::vector<pb::User>> Identity::BatchGetUsers(const TokenClaims&
   return users;
 }
 
-absl::StatusOr<std::vector<pb::User>> Identity::BatchGetUsersAnyOrg(const std::vector<uint64_t>& ids) {
+absl::StatusOr<std::vector<pb::User>> Identity::BatchGetUsersAnyOrg(
+    const std::vector<uint64_t>& ids) {
   if (ids.size() > kMaxBatchUsers) return status::TooMany("user_ids", ids.size(), kMaxBatchUsers);
   std::vector<std::string> keys;
   keys.reserve(ids.size());
@@ -723,31 +749,38 @@ absl::StatusOr<std::vector<pb::User>> Identity::BatchGetUsersAnyOrg(const std::v
   return users;
 }
 
-absl::StatusOr<pb::User> Identity::UpdateProfile(const TokenClaims& caller, const pb::UpdateProfileRequest& req) {
-  static const std::vector<std::string> kEditable = {"display_name", "title", "department",
-                                                     "location", "skills", "bio"};
+absl::StatusOr<pb::User> Identity::UpdateProfile(const TokenClaims& caller,
+                                                 const pb::UpdateProfileRequest& req) {
+  static const std::vector<std::string> kEditable = {"display_name", "title",  "department",
+                                                     "location",     "skills", "bio"};
   if (req.update_mask().paths_size() == 0) return status::Required("update_mask");
   for (const auto& path : req.update_mask().paths()) {
     if (std::find(kEditable.begin(), kEditable.end(), path) == kEditable.end()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "update_mask: \"", path, "\" is not editable (display_name, title, department, location, skills, bio)"));
+          "update_mask: \"", path,
+          "\" is not editable (display_name, title, department, location, skills, bio)"));
     }
   }
   const pb::User& in = req.user();
   // Only the fields named in the mask are read, so only they are validated.
-  auto masked = [&](absl::string_view path) { return absl::c_linear_search(req.update_mask().paths(), path); };
+  auto masked = [&](absl::string_view path) {
+    return absl::c_linear_search(req.update_mask().paths(), path);
+  };
   if (masked("display_name")) {
     if (in.display_name().empty()) return status::Required("user.display_name");
-    if (auto s = CheckText("user.display_name", in.display_name(), kMaxDisplayNameLength); !s.ok()) return s;
+    if (auto s = CheckText("user.display_name", in.display_name(), kMaxDisplayNameLength); !s.ok())
+      return s;
   }
   if (masked("title")) {
     if (auto s = CheckText("user.title", in.title(), kMaxProfileFieldLength); !s.ok()) return s;
   }
   if (masked("department")) {
-    if (auto s = CheckText("user.department", in.department(), kMaxProfileFieldLength); !s.ok()) return s;
+    if (auto s = CheckText("user.department", in.department(), kMaxProfileFieldLength); !s.ok())
+      return s;
   }
   if (masked("location")) {
-    if (auto s = CheckText("user.location", in.location(), kMaxProfileFieldLength); !s.ok()) return s;
+    if (auto s = CheckText("user.location", in.location(), kMaxProfileFieldLength); !s.ok())
+      return s;
   }
   if (masked("bio")) {
     if (auto s = CheckText("user.bio", in.bio(), kMaxBioLength); !s.ok()) return s;
@@ -773,7 +806,8 @@ absl::StatusOr<pb::User> Identity::UpdateProfile(const TokenClaims& caller, cons
   return me;
 }
 
-absl::StatusOr<pb::ListUsersResponse> Identity::ListUsers(const TokenClaims& caller, const pb::ListUsersRequest& req) {
+absl::StatusOr<pb::ListUsersResponse> Identity::ListUsers(const TokenClaims& caller,
+                                                          const pb::ListUsersRequest& req) {
   auto page_size = PageSize(req.page_size());
   if (!page_size.ok()) return page_size.status();
   if (auto s = RequireActiveCaller(caller); !s.ok()) return s;
@@ -793,7 +827,8 @@ absl::StatusOr<pb::ListUsersResponse> Identity::ListUsers(const TokenClaims& cal
   pb::ListUsersResponse resp;
   std::string last_handle;
   // Bounded: at most page_size users returned, and at most 10 pages' worth examined.
-  for (int examined = 0; it->Valid() && resp.users_size() < *page_size && examined < *page_size * 10;
+  for (int examined = 0;
+       it->Valid() && resp.users_size() < *page_size && examined < *page_size * 10;
        it->Next(), ++examined) {
     last_handle = it->key().ToString().substr(8);
     auto user = VisibleUser(caller, storage::DecodeU64(SV(it->value())));
@@ -810,9 +845,10 @@ absl::StatusOr<pb::ListUsersResponse> Identity::ListUsers(const TokenClaims& cal
   return resp;
 }
 
-absl::StatusOr<std::vector<pb::User>> Identity::ResolveHandles(uint64_t org_id,
-                                                               const std::vector<std::string>& handles) {
-  if (handles.size() > kMaxBatchUsers) return status::TooMany("handles", handles.size(), kMaxBatchUsers);
+absl::StatusOr<std::vector<pb::User>> Identity::ResolveHandles(
+    uint64_t org_id, const std::vector<std::string>& handles) {
+  if (handles.size() > kMaxBatchUsers)
+    return status::TooMany("handles", handles.size(), kMaxBatchUsers);
   std::vector<uint64_t> ids;
   for (const auto& handle : handles) {
     auto uid = db_->Get(db_->Cf(kHandles), HandleKey(org_id, handle));
@@ -828,7 +864,8 @@ absl::StatusOr<std::vector<pb::User>> Identity::ResolveHandles(uint64_t org_id,
   return active;
 }
 
-absl::StatusOr<pb::Invite> Identity::CreateInvite(const TokenClaims& caller, const pb::CreateInviteRequest& req) {
+absl::StatusOr<pb::Invite> Identity::CreateInvite(const TokenClaims& caller,
+                                                  const pb::CreateInviteRequest& req) {
   if (auto s = RequireAdmin(caller); !s.ok()) return s;
   const absl::Time now = options_.clock();
   pb::Invite invite;
@@ -846,7 +883,8 @@ absl::StatusOr<pb::Invite> Identity::CreateInvite(const TokenClaims& caller, con
   return invite;
 }
 
-absl::StatusOr<pb::User> Identity::ApproveRegistration(const TokenClaims& caller, uint64_t user_id) {
+absl::StatusOr<pb::User> Identity::ApproveRegistration(const TokenClaims& caller,
+                                                       uint64_t user_id) {
   if (auto s = RequireAdmin(caller); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(write_mu_);
   auto user = VisibleUser(caller, user_id);
@@ -876,7 +914,8 @@ absl::Status Identity::DeclineRegistration(const TokenClaims& caller, uint64_t u
   return db_->Write(&batch);
 }
 
-absl::StatusOr<pb::User> Identity::SetSuspended(const TokenClaims& caller, uint64_t user_id, bool suspended) {
+absl::StatusOr<pb::User> Identity::SetSuspended(const TokenClaims& caller, uint64_t user_id,
+                                                bool suspended) {
   if (auto s = RequireAdmin(caller); !s.ok()) return s;
   if (suspended && user_id == caller.user_id()) {
     return absl::FailedPreconditionError("an administrator cannot suspend themselves");
@@ -900,7 +939,8 @@ absl::StatusOr<pb::User> Identity::SetSuspended(const TokenClaims& caller, uint6
   return user;
 }
 
-absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t user_id, pb::Role role) {
+absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t user_id,
+                                             pb::Role role) {
   if (role == pb::ROLE_UNSPECIFIED || !pb::Role_IsValid(role)) return status::Required("role");
   if (auto s = RequireAdmin(caller); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(write_mu_);
@@ -909,7 +949,9 @@ absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t
   google::protobuf::RepeatedField<int> roles;
   for (int r : user->roles()) {
     // Member and guest exclude each other.
-    if ((role == pb::ROLE_MEMBER && r == pb::ROLE_GUEST) || (role == pb::ROLE_GUEST && r == pb::ROLE_MEMBER)) continue;
+    if ((role == pb::ROLE_MEMBER && r == pb::ROLE_GUEST) ||
+        (role == pb::ROLE_GUEST && r == pb::ROLE_MEMBER))
+      continue;
     if (r != role) roles.Add(r);
   }
   roles.Add(role);
@@ -920,9 +962,11 @@ absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t
   return user;
 }
 
-absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_t user_id, pb::Role role) {
+absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_t user_id,
+                                              pb::Role role) {
   if (role != pb::ROLE_ADMIN) {
-    return absl::InvalidArgumentError("role: only ROLE_ADMIN can be revoked (grant MEMBER or GUEST to switch)");
+    return absl::InvalidArgumentError(
+        "role: only ROLE_ADMIN can be revoked (grant MEMBER or GUEST to switch)");
   }
   if (auto s = RequireAdmin(caller); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(write_mu_);
@@ -932,7 +976,8 @@ absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_
   // Refuse to remove the org's last admin: nobody could administer it afterwards.
   int admins = 0;
   const std::string prefix = U64Key(caller.org_id());
-  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kHandles)));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kHandles)));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && admins < 2; it->Next()) {
     auto other = LoadUser(storage::DecodeU64(SV(it->value())));
     if (other.ok() && other->has_value() && HasRole(**other, pb::ROLE_ADMIN) &&
@@ -940,7 +985,8 @@ absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_
       ++admins;
     }
   }
-  if (admins < 2) return absl::FailedPreconditionError("cannot revoke the organisation's last administrator");
+  if (admins < 2)
+    return absl::FailedPreconditionError("cannot revoke the organisation's last administrator");
   google::protobuf::RepeatedField<int> roles;
   for (int r : user->roles()) {
     if (r != pb::ROLE_ADMIN) roles.Add(r);

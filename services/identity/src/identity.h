@@ -62,13 +62,15 @@ class Identity {
   static absl::StatusOr<std::unique_ptr<Identity>> Create(storage::Db* db, IdentityOptions options);
 
   // --- instance administration (service credential) ---
-  absl::StatusOr<pb::CreateOrganizationResponse> CreateOrganization(const pb::CreateOrganizationRequest& req);
+  absl::StatusOr<pb::CreateOrganizationResponse> CreateOrganization(
+      const pb::CreateOrganizationRequest& req);
   absl::StatusOr<pb::Organization> GetOrganization(const pb::GetOrganizationRequest& req);
 
   // --- unauthenticated ---
   absl::StatusOr<pb::User> Register(const pb::RegisterRequest& req);
   // `client_address` is the peer, for per-address throttling.
-  absl::StatusOr<pb::LoginResponse> Login(const pb::LoginRequest& req, const std::string& client_address);
+  absl::StatusOr<pb::LoginResponse> Login(const pb::LoginRequest& req,
+                                          const std::string& client_address);
   absl::StatusOr<pb::RefreshTokenResponse> RefreshToken(const pb::RefreshTokenRequest& req);
   absl::Status Logout(const pb::LogoutRequest& req);
 
@@ -78,13 +80,18 @@ class Identity {
   absl::StatusOr<pb::User> GetUser(const TokenClaims& caller, uint64_t user_id);
   absl::StatusOr<std::vector<pb::User>> BatchGetUsers(const TokenClaims& caller,
                                                       const std::vector<uint64_t>& ids);
-  absl::StatusOr<pb::User> UpdateProfile(const TokenClaims& caller, const pb::UpdateProfileRequest& req);
-  absl::StatusOr<pb::ListUsersResponse> ListUsers(const TokenClaims& caller, const pb::ListUsersRequest& req);
-  absl::StatusOr<std::vector<pb::User>> ResolveHandles(uint64_t org_id, const std::vector<std::string>& handles);
-  absl::StatusOr<pb::Invite> CreateInvite(const TokenClaims& caller, const pb::CreateInviteRequest& req);
+  absl::StatusOr<pb::User> UpdateProfile(const TokenClaims& caller,
+                                         const pb::UpdateProfileRequest& req);
+  absl::StatusOr<pb::ListUsersResponse> ListUsers(const TokenClaims& caller,
+                                                  const pb::ListUsersRequest& req);
+  absl::StatusOr<std::vector<pb::User>> ResolveHandles(uint64_t org_id,
+                                                       const std::vector<std::string>& handles);
+  absl::StatusOr<pb::Invite> CreateInvite(const TokenClaims& caller,
+                                          const pb::CreateInviteRequest& req);
   absl::StatusOr<pb::User> ApproveRegistration(const TokenClaims& caller, uint64_t user_id);
   absl::Status DeclineRegistration(const TokenClaims& caller, uint64_t user_id);
-  absl::StatusOr<pb::User> SetSuspended(const TokenClaims& caller, uint64_t user_id, bool suspended);
+  absl::StatusOr<pb::User> SetSuspended(const TokenClaims& caller, uint64_t user_id,
+                                        bool suspended);
   absl::StatusOr<pb::User> GrantRole(const TokenClaims& caller, uint64_t user_id, pb::Role role);
   absl::StatusOr<pb::User> RevokeRole(const TokenClaims& caller, uint64_t user_id, pb::Role role);
 
@@ -108,10 +115,12 @@ class Identity {
   absl::Status RequireAdmin(const TokenClaims& caller);
   absl::StatusOr<std::string> HashPassword(const std::string& password);
   // Mints an access token and a fresh refresh token in `family` (0: new family).
-  absl::StatusOr<pb::LoginResponse> IssueTokens(const pb::User& user, uint64_t family, rocksdb::WriteBatch* batch);
+  absl::StatusOr<pb::LoginResponse> IssueTokens(const pb::User& user, uint64_t family,
+                                                rocksdb::WriteBatch* batch);
   void PutUser(rocksdb::WriteBatch* batch, const pb::User& user);
   void RevokeAllTokens(rocksdb::WriteBatch* batch, uint64_t user_id, absl::Time now);
-  absl::Status ThrottleLogin(const std::string& account, const std::string& address, absl::Time now);
+  absl::Status ThrottleLogin(const std::string& account, const std::string& address,
+                             absl::Time now);
   void RecordFailedLogin(const std::string& account, absl::Time now);
 
   storage::Db* const db_;
@@ -126,7 +135,7 @@ class Identity {
   std::mutex revocation_mu_;
   absl::flat_hash_map<uint64_t, absl::Time> not_before_;  // guarded by revocation_mu_
   std::mutex throttle_mu_;
-  std::map<std::string, std::deque<absl::Time>> failed_logins_;  // guarded by throttle_mu_
+  std::map<std::string, std::deque<absl::Time>> failed_logins_;   // guarded by throttle_mu_
   std::map<std::string, std::deque<absl::Time>> address_logins_;  // guarded by throttle_mu_
 };
 

@@ -23,15 +23,17 @@ absl::StatusOr<std::unique_ptr<IdentityModule>> IdentityModule::Create(
 
   Identity* id = module->identity.get();
   auto user_verifier = std::make_shared<auth::Verifier>(
-      id->key_ring(), auth::VerifierOptions{.kind = auth::TokenKind::TOKEN_KIND_USER_ACCESS,
-                                            .not_before = [id](uint64_t user) { return id->NotBefore(user); }});
+      id->key_ring(),
+      auth::VerifierOptions{.kind = auth::TokenKind::TOKEN_KIND_USER_ACCESS,
+                            .not_before = [id](uint64_t user) { return id->NotBefore(user); }});
   auto service_ring = std::make_shared<auth::KeyRing>();
   service_ring->Add(service_credential.verification_key());
   auto service_verifier = std::make_shared<auth::Verifier>(
       service_ring, auth::VerifierOptions{.kind = auth::TokenKind::TOKEN_KIND_SERVICE});
   module->authenticator = std::make_unique<auth::Authenticator>(user_verifier, service_verifier);
   module->public_service = std::make_unique<IdentityGrpcService>(id, module->authenticator.get());
-  module->internal_service = std::make_unique<IdentityInternalGrpcService>(id, module->authenticator.get());
+  module->internal_service =
+      std::make_unique<IdentityInternalGrpcService>(id, module->authenticator.get());
   return module;
 }
 

@@ -22,8 +22,8 @@ struct IdentityModule {
   std::unique_ptr<IdentityInternalGrpcService> internal_service;
 
   // Opens <data_dir>/identity. `service_credential` verifies internal calls.
-  static absl::StatusOr<std::unique_ptr<IdentityModule>> Create(const server::CommonConfig& config,
-                                                                const auth::ServiceCredential& service_credential);
+  static absl::StatusOr<std::unique_ptr<IdentityModule>> Create(
+      const server::CommonConfig& config, const auth::ServiceCredential& service_credential);
   std::vector<server::HostedService> Hosted();
 };
 

@@ -37,7 +37,8 @@ class IdentityServiceTest : public ::testing::Test {
     config_.server.metrics_addr = "";
     credential_ = *server::LoadServiceCredential(config_, "test");
     module_ = *IdentityModule::Create(config_, *credential_);
-    server_ = *server::Server::Start(config_.server, module_->Hosted(), std::make_shared<prometheus::Registry>());
+    server_ = *server::Server::Start(config_.server, module_->Hosted(),
+                                     std::make_shared<prometheus::Registry>());
     auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
                                        grpc::InsecureChannelCredentials());
     stub_ = pb::IdentityService::NewStub(channel);
@@ -120,8 +121,9 @@ TEST_F(IdentityServiceTest, UserTokensCannotCallInternalRpcs) {
   org.set_domain("evil.example");
   org.set_display_name("evil");
   pb::CreateOrganizationResponse created;
-  EXPECT_EQ(internal_->CreateOrganization(Ctx(admin.access_token()).get(), org, &created).error_code(),
-            grpc::PERMISSION_DENIED);
+  EXPECT_EQ(
+      internal_->CreateOrganization(Ctx(admin.access_token()).get(), org, &created).error_code(),
+      grpc::PERMISSION_DENIED);
   ASSERT_TRUE(internal_->GetSigningKeys(Ctx(ServiceToken()).get(), {}, &keys).ok());
   ASSERT_GE(keys.keys_size(), 1);
   // The published key verifies the user's token: what every other service does locally.
@@ -160,7 +162,8 @@ TEST_F(IdentityServiceTest, OtherOrgsPeopleAreNotFound) {
   pb::GetUserRequest req;
   req.set_user_id(acme.user().id());
   pb::GetUserResponse resp;
-  EXPECT_EQ(stub_->GetUser(Ctx(globex.access_token()).get(), req, &resp).error_code(), grpc::NOT_FOUND);
+  EXPECT_EQ(stub_->GetUser(Ctx(globex.access_token()).get(), req, &resp).error_code(),
+            grpc::NOT_FOUND);
   EXPECT_TRUE(stub_->GetUser(Ctx(acme.access_token()).get(), req, &resp).ok());
   pb::SuspendUserRequest suspend;
   suspend.set_user_id(acme.user().id());
@@ -176,14 +179,15 @@ TEST(IdentityBinaryTest, SigtermUnderLoadLosesNothingAcknowledged) {
   const int port = testing::FreePort();
   const std::string addr = "127.0.0.1:" + std::to_string(port);
   auto start = [&] {
-    return testing::Process::Start({testing::BinaryPath("services/identity/parley-identity"),
-                                    "--grpc_addr=" + addr, "--metrics_addr=", "--data_dir=" + dir.path(),
-                                    "--drain_timeout_s=10"},
-                                   dir.Sub("server.log"));
+    return testing::Process::Start(
+        {testing::BinaryPath("services/identity/parley-identity"), "--grpc_addr=" + addr,
+         "--metrics_addr=", "--data_dir=" + dir.path(), "--drain_timeout_s=10"},
+        dir.Sub("server.log"));
   };
   auto process = start();
   auto channel = grpc::CreateChannel(addr, grpc::InsecureChannelCredentials());
-  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)))
+  ASSERT_TRUE(
+      channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)))
       << testing::ReadFile(dir.Sub("server.log"));
   auto stub = pb::IdentityService::NewStub(channel);
   auto internal = pb::IdentityInternalService::NewStub(channel);
@@ -220,8 +224,12 @@ TEST(IdentityBinaryTest, SigtermUnderLoadLosesNothingAcknowledged) {
       }
     });
   }
-  ASSERT_TRUE(testing::WaitFor([&] { std::lock_guard<std::mutex> l(mu); return acknowledged.size() >= 20; },
-                               absl::Seconds(60)));
+  ASSERT_TRUE(testing::WaitFor(
+      [&] {
+        std::lock_guard<std::mutex> l(mu);
+        return acknowledged.size() >= 20;
+      },
+      absl::Seconds(60)));
   process.Signal(SIGTERM);
   const int exit_code = process.Wait(absl::Seconds(30));
   for (auto& c : clients) c.join();
@@ -229,7 +237,8 @@ TEST(IdentityBinaryTest, SigtermUnderLoadLosesNothingAcknowledged) {
   EXPECT_LT(static_cast<int>(acknowledged.size()), 800) << "the signal should land mid-load";
 
   process = start();
-  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  ASSERT_TRUE(
+      channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
   std::vector<uint64_t> ids(acknowledged.begin(), acknowledged.end());
   size_t found = 0;
   for (size_t i = 0; i < ids.size(); i += 500) {
@@ -265,13 +274,19 @@ TEST(IdentityBinaryTest, BadStartupConfigurationFailsClearly) {
   auto holder = testing::Process::Start({bin, "--grpc_addr=127.0.0.1:" + std::to_string(port),
                                          "--metrics_addr=", "--data_dir=" + dir.Sub("held")},
                                         dir.Sub("holder.log"));
-  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
-  ASSERT_TRUE(channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
-  EXPECT_EQ(run({"--grpc_addr=127.0.0.1:0", "--metrics_addr=", "--data_dir=" + dir.Sub("held")}, "lock.log"), 2);
+  auto channel =
+      grpc::CreateChannel("127.0.0.1:" + std::to_string(port), grpc::InsecureChannelCredentials());
+  ASSERT_TRUE(
+      channel->WaitForConnected(std::chrono::system_clock::now() + std::chrono::seconds(30)));
+  EXPECT_EQ(run({"--grpc_addr=127.0.0.1:0", "--metrics_addr=", "--data_dir=" + dir.Sub("held")},
+                "lock.log"),
+            2);
   EXPECT_THAT(testing::ReadFile(dir.Sub("lock.log")), ::testing::HasSubstr("lock"));
   // The port the holder listens on.
-  EXPECT_EQ(run({"--grpc_addr=127.0.0.1:" + std::to_string(port), "--metrics_addr=",
-                 "--data_dir=" + dir.Sub("other")}, "port.log"), 2);
+  EXPECT_EQ(run({"--grpc_addr=127.0.0.1:" + std::to_string(port),
+                 "--metrics_addr=", "--data_dir=" + dir.Sub("other")},
+                "port.log"),
+            2);
   EXPECT_THAT(testing::ReadFile(dir.Sub("port.log")), ::testing::HasSubstr("cannot listen"));
   holder.Signal(SIGTERM);
   EXPECT_EQ(holder.Wait(absl::Seconds(30)), 0);

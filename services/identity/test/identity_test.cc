@@ -53,7 +53,8 @@ class IdentityTest : public ::testing::Test {
     req.set_invite_code(invite);
     return identity_->Register(req);
   }
-  absl::StatusOr<pb::LoginResponse> Login(const std::string& login, const std::string& password = kPassword,
+  absl::StatusOr<pb::LoginResponse> Login(const std::string& login,
+                                          const std::string& password = kPassword,
                                           const std::string& address = "ipv4:127.0.0.1") {
     pb::LoginRequest req;
     req.set_login(login);
@@ -102,7 +103,9 @@ TEST_F(IdentityTest, ValidatesDomainsHandlesAndDuplicates) {
   req.set_display_name("x");
   for (const char* bad : {"Acme.example", "acme", "-a.example", "a..example", "a_b.example"}) {
     req.set_domain(bad);
-    EXPECT_EQ(identity_->CreateOrganization(req).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(identity_->CreateOrganization(req).status().code(),
+              absl::StatusCode::kInvalidArgument)
+        << bad;
   }
   pb::LoginResponse admin = MakeOrg("acme.example");
   req.set_domain("acme.example");
@@ -110,9 +113,11 @@ TEST_F(IdentityTest, ValidatesDomainsHandlesAndDuplicates) {
   auto invite = identity_->CreateInvite(Claims(admin), {});
   for (const char* bad : {"A", "x", "has space", "UPPER", "this_handle_is_far_too_long_for_us"}) {
     EXPECT_EQ(Register("acme.example", bad, invite->code()).status().code(),
-              absl::StatusCode::kInvalidArgument) << bad;
+              absl::StatusCode::kInvalidArgument)
+        << bad;
   }
-  EXPECT_EQ(Register("acme.example", "admin", invite->code()).status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(Register("acme.example", "admin", invite->code()).status().code(),
+            absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(IdentityTest, InvitesAreSingleUseAndOrgBound) {
@@ -152,7 +157,9 @@ TEST_F(IdentityTest, UnknownUserAndWrongPasswordLookTheSame) {
 TEST_F(IdentityTest, LoginsAreThrottledPerAccountAndPerAddress) {
   MakeOrg("acme.example");
   for (int i = 0; i < kMaxFailedLoginsPerAccount; ++i) {
-    EXPECT_EQ(Login("admin@acme.example", "wrong password!", "ipv4:10.0.0." + std::to_string(i)).status().code(),
+    EXPECT_EQ(Login("admin@acme.example", "wrong password!", "ipv4:10.0.0." + std::to_string(i))
+                  .status()
+                  .code(),
               absl::StatusCode::kUnauthenticated);
   }
   auto blocked = Login("admin@acme.example", kPassword, "ipv4:10.9.9.9");
@@ -161,7 +168,8 @@ TEST_F(IdentityTest, LoginsAreThrottledPerAccountAndPerAddress) {
   now_ += kAccountLoginWindow + absl::Seconds(1);
   EXPECT_TRUE(Login("admin@acme.example").ok()) << "the window passes";
 
-  for (int i = 0; i < kMaxLoginsPerAddress; ++i) (void)Login("who" + std::to_string(i) + "@acme.example", "x", "ipv4:1.2.3.4");
+  for (int i = 0; i < kMaxLoginsPerAddress; ++i)
+    (void)Login("who" + std::to_string(i) + "@acme.example", "x", "ipv4:1.2.3.4");
   EXPECT_EQ(Login("admin@acme.example", kPassword, "ipv4:1.2.3.4").status().code(),
             absl::StatusCode::kResourceExhausted);
   EXPECT_TRUE(Login("admin@acme.example", kPassword, "ipv4:5.6.7.8").ok());
@@ -244,9 +252,11 @@ TEST_F(IdentityTest, ProfileLimitsNameTheFieldAndTheLimit) {
               HasSubstr("at most 40"));
   req.mutable_user()->set_bio(std::string("\xff\xfe", 2));
   req.mutable_update_mask()->set_paths(0, "bio");
-  EXPECT_EQ(std::string(identity_->UpdateProfile(Claims(admin), req).status().message()), "user.bio: not valid UTF-8");
+  EXPECT_EQ(std::string(identity_->UpdateProfile(Claims(admin), req).status().message()),
+            "user.bio: not valid UTF-8");
   req.mutable_update_mask()->set_paths(0, "roles");
-  EXPECT_EQ(identity_->UpdateProfile(Claims(admin), req).status().code(), absl::StatusCode::kInvalidArgument)
+  EXPECT_EQ(identity_->UpdateProfile(Claims(admin), req).status().code(),
+            absl::StatusCode::kInvalidArgument)
       << "roles are not self-editable";
 
   pb::UpdateProfileRequest ok;
@@ -266,12 +276,14 @@ TEST_F(IdentityTest, OrgsAreIsolated) {
   pb::LoginResponse acme = MakeOrg("acme.example");
   pb::LoginResponse globex = MakeOrg("globex.example");
   pb::User ana = Invitee(acme, "ana");
-  EXPECT_EQ(identity_->GetUser(Claims(globex), ana.id()).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(identity_->GetUser(Claims(globex), ana.id()).status().code(),
+            absl::StatusCode::kNotFound);
   auto batch = identity_->BatchGetUsers(Claims(globex), {ana.id(), globex.user().id()});
   ASSERT_TRUE(batch.ok());
   ASSERT_EQ(batch->size(), 1u);
   EXPECT_EQ((*batch)[0].id(), globex.user().id());
-  EXPECT_EQ(identity_->SetSuspended(Claims(globex), ana.id(), true).status().code(), absl::StatusCode::kNotFound)
+  EXPECT_EQ(identity_->SetSuspended(Claims(globex), ana.id(), true).status().code(),
+            absl::StatusCode::kNotFound)
       << "an admin of one org cannot administer another";
   EXPECT_EQ(identity_->GrantRole(Claims(globex), ana.id(), pb::ROLE_ADMIN).status().code(),
             absl::StatusCode::kNotFound);
@@ -290,11 +302,13 @@ TEST_F(IdentityTest, AdminActionsRequireAdminAndSuspensionRevokes) {
   auto ana_login = Login("ana@acme.example");
   EXPECT_EQ(identity_->SetSuspended(Claims(*ana_login), bob.id(), true).status().code(),
             absl::StatusCode::kPermissionDenied);
-  EXPECT_EQ(identity_->CreateInvite(Claims(*ana_login), {}).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(identity_->CreateInvite(Claims(*ana_login), {}).status().code(),
+            absl::StatusCode::kPermissionDenied);
   auto ana_claims = Claims(*ana_login);
   now_ += absl::Seconds(1);
   ASSERT_TRUE(identity_->SetSuspended(Claims(admin), ana.id(), true).ok());
-  EXPECT_EQ(identity_->GetCurrentUser(ana_claims).status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(identity_->GetCurrentUser(ana_claims).status().code(),
+            absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(Login("ana@acme.example").status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(identity_->NotBefore(ana.id()), now_);
   ASSERT_TRUE(identity_->SetSuspended(Claims(admin), ana.id(), false).ok());
@@ -331,9 +345,11 @@ TEST_F(IdentityTest, ListUsersPagesWithoutOverlapOrGap) {
   EXPECT_TRUE(std::is_sorted(seen.begin(), seen.end()));
   EXPECT_EQ(std::set<std::string>(seen.begin(), seen.end()).size(), 13u);
   req.set_page_size(kMaxPageSize + 1);
-  EXPECT_EQ(identity_->ListUsers(Claims(admin), req).status().message(), "page_size: 101 is out of range [1, 100]");
+  EXPECT_EQ(identity_->ListUsers(Claims(admin), req).status().message(),
+            "page_size: 101 is out of range [1, 100]");
   std::vector<uint64_t> too_many(kMaxBatchUsers + 1, 1);
-  EXPECT_EQ(identity_->BatchGetUsers(Claims(admin), too_many).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(identity_->BatchGetUsers(Claims(admin), too_many).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -110,8 +110,8 @@ class Verifier {
 class ServiceCredential {
  public:
   static absl::StatusOr<std::unique_ptr<ServiceCredential>> FromHexSeed(absl::string_view hex_seed,
-                                                                       std::string service_name,
-                                                                       Clock clock = nullptr);
+                                                                        std::string service_name,
+                                                                        Clock clock = nullptr);
   static absl::StatusOr<std::unique_ptr<ServiceCredential>> FromFile(const std::string& path,
                                                                      std::string service_name,
                                                                      Clock clock = nullptr);
@@ -129,8 +129,8 @@ class ServiceCredential {
   const std::string service_;
   const Clock clock_;
   std::mutex mu_;
-  std::string token_;              // guarded by mu_
-  absl::Time token_expire_time_;   // guarded by mu_
+  std::string token_;             // guarded by mu_
+  absl::Time token_expire_time_;  // guarded by mu_
 };
 
 // What gRPC handlers call first: the user or the service behind a call.

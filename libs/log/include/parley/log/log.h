@@ -40,10 +40,18 @@ class Field {
 };
 
 void Log(Level level, absl::string_view message, std::initializer_list<Field> fields = {});
-inline void Debug(absl::string_view m, std::initializer_list<Field> f = {}) { Log(Level::kDebug, m, f); }
-inline void Info(absl::string_view m, std::initializer_list<Field> f = {}) { Log(Level::kInfo, m, f); }
-inline void Warn(absl::string_view m, std::initializer_list<Field> f = {}) { Log(Level::kWarn, m, f); }
-inline void Error(absl::string_view m, std::initializer_list<Field> f = {}) { Log(Level::kError, m, f); }
+inline void Debug(absl::string_view m, std::initializer_list<Field> f = {}) {
+  Log(Level::kDebug, m, f);
+}
+inline void Info(absl::string_view m, std::initializer_list<Field> f = {}) {
+  Log(Level::kInfo, m, f);
+}
+inline void Warn(absl::string_view m, std::initializer_list<Field> f = {}) {
+  Log(Level::kWarn, m, f);
+}
+inline void Error(absl::string_view m, std::initializer_list<Field> f = {}) {
+  Log(Level::kError, m, f);
+}
 
 // Sets the request id attached to every log line written by this thread while
 // the object lives (gRPC handlers run one call per thread at a time).

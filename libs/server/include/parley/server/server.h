@@ -22,8 +22,8 @@ namespace parley::server {
 inline constexpr int kDefaultMaxMessageBytes = 4 << 20;
 
 struct ServerOptions {
-  std::string name = "parley";               // process name for logs
-  std::string grpc_addr = "127.0.0.1:7400";  // port 0 picks a free port
+  std::string name = "parley";                  // process name for logs
+  std::string grpc_addr = "127.0.0.1:7400";     // port 0 picks a free port
   std::string metrics_addr = "127.0.0.1:9400";  // empty: no /metrics endpoint
   int max_message_bytes = kDefaultMaxMessageBytes;
   // How long Drain() lets in-flight calls finish before cancelling them.
@@ -39,9 +39,9 @@ class Server {
  public:
   // Binds, starts serving and marks every hosted service SERVING. Errors name
   // the address that could not be bound.
-  static absl::StatusOr<std::unique_ptr<Server>> Start(const ServerOptions& options,
-                                                       const std::vector<HostedService>& services,
-                                                       std::shared_ptr<prometheus::Registry> registry);
+  static absl::StatusOr<std::unique_ptr<Server>> Start(
+      const ServerOptions& options, const std::vector<HostedService>& services,
+      std::shared_ptr<prometheus::Registry> registry);
   ~Server();
 
   int grpc_port() const { return grpc_port_; }

@@ -42,7 +42,8 @@ class Outbox {
 
   // Adds `payloads` to `batch` under consecutive fresh sequence numbers and
   // writes the batch atomically. Returns the first sequence used.
-  absl::StatusOr<uint64_t> Commit(rocksdb::WriteBatch* batch, const std::vector<std::string>& payloads);
+  absl::StatusOr<uint64_t> Commit(rocksdb::WriteBatch* batch,
+                                  const std::vector<std::string>& payloads);
 
   // Every sequence ≤ this is either durable or will never exist: concurrent
   // commits may land out of order, and readers must not run past one in flight.
@@ -72,11 +73,11 @@ class Outbox {
 
   mutable std::mutex mu_;
   mutable std::condition_variable committed_cv_;
-  uint64_t next_sequence_ = 1;              // guarded by mu_
-  std::multiset<uint64_t> in_flight_;       // first sequence of each uncommitted batch; mu_
-  std::map<std::string, uint64_t> cursors_; // registered subscribers; mu_
-  uint64_t trimmed_through_ = 0;            // mu_
-  mutable uint64_t wake_generation_ = 0;    // mu_
+  uint64_t next_sequence_ = 1;               // guarded by mu_
+  std::multiset<uint64_t> in_flight_;        // first sequence of each uncommitted batch; mu_
+  std::map<std::string, uint64_t> cursors_;  // registered subscribers; mu_
+  uint64_t trimmed_through_ = 0;             // mu_
+  mutable uint64_t wake_generation_ = 0;     // mu_
 };
 
 struct DispatcherOptions {
