@@ -194,7 +194,7 @@ absl::StatusOr<TokenClaims> Verifier::Verify(absl::string_view token) const {
   if (issued > now + kClockLeeway) return reject("issued in the future");
   if (now > key->expire_time + kClockLeeway) return reject("signing key retired");
   if (options_.not_before && claims.user_id() != 0 &&
-      issued < options_.not_before(claims.user_id())) {
+      issued <= options_.not_before(claims.user_id())) {
     return reject("revoked");
   }
   return claims;
@@ -203,7 +203,9 @@ absl::StatusOr<TokenClaims> Verifier::Verify(absl::string_view token) const {
 absl::StatusOr<std::unique_ptr<ServiceCredential>> ServiceCredential::FromHexSeed(
     absl::string_view hex_seed, std::string service_name, Clock clock) {
   std::string hex(absl::StripAsciiWhitespace(hex_seed));
-  if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), ::isxdigit)) {
+  if (hex.size() != 64 || !std::all_of(hex.begin(), hex.end(), [](char c) {
+        return absl::ascii_isxdigit(static_cast<unsigned char>(c));
+      })) {
     return absl::InvalidArgumentError("service key: expected 64 hex digits (a 32-byte seed)");
   }
   auto key = SigningKeyFromSeed(absl::HexStringToBytes(hex));

@@ -62,4 +62,10 @@ uint64_t IdGenerator::Next() {
   }
 }
 
+void IdGenerator::AdvancePast(uint64_t id) {
+  uint64_t last = last_.load(std::memory_order_relaxed);
+  while (id > last && !last_.compare_exchange_weak(last, id, std::memory_order_relaxed)) {
+  }
+}
+
 }  // namespace parley::ids

@@ -53,6 +53,17 @@ TEST(IdsTest, BorrowsNextMillisecondWhenSequenceIsExhausted) {
   EXPECT_EQ(Split(last).unix_millis, now + 1);
 }
 
+TEST(IdsTest, AdvancePastKeepsIdsUniqueAcrossARestartWithAClockBehind) {
+  int64_t now = kEpochUnixMillis + 50'000;
+  auto before = *IdGenerator::Create(2, [&] { return now; });
+  uint64_t stored = before->Next();
+  now -= 10'000;  // the restarted process's clock is behind
+  auto after = *IdGenerator::Create(2, [&] { return now; });
+  EXPECT_LE(after->Next(), stored) << "without AdvancePast an id could repeat";
+  after->AdvancePast(stored);
+  EXPECT_GT(after->Next(), stored);
+}
+
 TEST(IdsTest, UniqueAcrossThreads) {
   auto gen = *IdGenerator::Create(9);
   constexpr int kThreads = 4, kPerThread = 20'000;

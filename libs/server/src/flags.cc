@@ -1,6 +1,8 @@
 #include "parley/server/flags.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -86,12 +88,14 @@ absl::StatusOr<std::unique_ptr<auth::ServiceCredential>> LoadServiceCredential(
       std::string hex =
           absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(seed), 32));
       std::string tmp = path + ".tmp";
-      {
-        std::ofstream out(tmp, std::ios::trunc);
-        out << hex << "\n";
-        if (!out) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
-      }
-      ::chmod(tmp.c_str(), 0600);
+      std::filesystem::remove(tmp, ec);
+      // Created 0600: a secret must never be readable by others, not even briefly.
+      int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+      if (fd < 0) return absl::UnavailableError(absl::StrCat("cannot create ", tmp));
+      hex.push_back('\n');
+      const bool written = ::write(fd, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size());
+      const bool closed = ::close(fd) == 0;
+      if (!written || !closed) return absl::UnavailableError(absl::StrCat("cannot write ", tmp));
       std::filesystem::rename(tmp, path, ec);
       if (ec)
         return absl::UnavailableError(absl::StrCat("cannot write ", path, ": ", ec.message()));

@@ -98,8 +98,10 @@ uint64_t Outbox::CommittedThrough() const {
   return in_flight_.empty() ? next_sequence_ - 1 : *in_flight_.begin() - 1;
 }
 
-absl::StatusOr<std::vector<OutboxEntry>> Outbox::ReadAfter(uint64_t after, size_t limit) const {
+absl::StatusOr<std::vector<OutboxEntry>> Outbox::ReadAfter(uint64_t after, size_t limit,
+                                                           uint64_t* read_through) const {
   const uint64_t through = CommittedThrough();
+  if (read_through != nullptr) *read_through = std::max(after, through);
   std::vector<OutboxEntry> entries;
   if (through <= after) return entries;
   rocksdb::ReadOptions read;
@@ -191,13 +193,15 @@ void Dispatcher::Start() {
 }
 
 void Dispatcher::Stop() {
+  std::thread thread;
   {
     std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
+    thread = std::move(thread_);  // only one caller gets to join
   }
   stop_cv_.notify_all();
   outbox_->Wake();
-  if (thread_.joinable()) thread_.join();
+  if (thread.joinable()) thread.join();
 }
 
 uint64_t Dispatcher::failures() const {
@@ -227,9 +231,13 @@ void Dispatcher::Run() {
   uint64_t delivered = *cursor;
 
   while (!stopping()) {
-    auto entries = outbox_->ReadAfter(delivered, options_.max_batch);
+    uint64_t read_through = delivered;
+    auto entries = outbox_->ReadAfter(delivered, options_.max_batch, &read_through);
     absl::Status status = entries.status();
     if (status.ok() && entries->empty()) {
+      // Nothing up to read_through exists (gaps from failed commits, or trimmed):
+      // move past it, or the wait below would return at once, forever.
+      delivered = read_through;
       outbox_->WaitForEntriesAfter(delivered, options_.idle_poll);
       continue;
     }

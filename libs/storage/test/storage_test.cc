@@ -189,6 +189,18 @@ TEST_F(OutboxTest, SequencesContinueAfterEverythingWasTrimmed) {
   EXPECT_EQ(*Commit("k", {"next"}), 301u) << "a reused sequence would be skipped by consumers";
 }
 
+TEST_F(OutboxTest, ReadsReportHowFarTheyLookedSoReadersSkipGaps) {
+  Open();
+  outbox_->RegisterSubscriber("only");
+  ASSERT_TRUE(Commit("k", std::vector<std::string>(300, "x")).ok());
+  ASSERT_TRUE(outbox_->Acknowledge("only", 300).ok());  // trims 1..300
+  uint64_t through = 0;
+  auto entries = outbox_->ReadAfter(0, 10, &through);  // a new subscriber starts at 0
+  ASSERT_TRUE(entries.ok());
+  EXPECT_TRUE(entries->empty());
+  EXPECT_EQ(through, 300u) << "the reader learns it may move past the trimmed range";
+}
+
 TEST_F(OutboxTest, ConcurrentWritersAreDeliveredInStrictSequenceOrder) {
   Open();
   std::mutex mu;

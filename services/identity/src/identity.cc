@@ -55,6 +55,12 @@ std::string RandomToken(absl::string_view prefix) {
 rocksdb::Slice S(const std::string& s) { return rocksdb::Slice(s.data(), s.size()); }
 absl::string_view SV(const rocksdb::Slice& s) { return absl::string_view(s.data(), s.size()); }
 
+// A u64 value read from disk; nullopt if it is not exactly 8 bytes.
+std::optional<uint64_t> U64Value(absl::string_view v) {
+  if (v.size() != 8) return std::nullopt;
+  return storage::DecodeU64(v);
+}
+
 std::string HandleKey(uint64_t org_id, absl::string_view handle) {
   std::string key = U64Key(org_id);
   key.append(handle.data(), handle.size());
@@ -205,6 +211,13 @@ absl::StatusOr<std::unique_ptr<Identity>> Identity::Create(storage::Db* db,
   if (!dummy.ok()) return dummy.status();
   identity->dummy_hash_ = *dummy;
   if (auto s = identity->LoadKeysAndRevocations(); !s.ok()) return s;
+  for (const char* cf : {kUsers, kOrgs}) {
+    std::unique_ptr<rocksdb::Iterator> it(
+        db->raw()->NewIterator(rocksdb::ReadOptions(), db->Cf(cf)));
+    it->SeekToLast();
+    if (it->Valid() && it->key().size() == 8)
+      identity->ids_->AdvancePast(storage::DecodeU64(SV(it->key())));
+  }
   if (auto key = identity->CurrentSigningKey(); !key.ok()) return key.status();
   return identity;
 }
@@ -457,38 +470,56 @@ absl::StatusOr<pb::User> Identity::Register(const pb::RegisterRequest& req) {
   return user;
 }
 
+namespace {
+
+// Drops timestamps older than `window`; drops whole entries that become empty
+// once a map grows past `cap` (bounded memory without forgetting live limits).
+void Prune(std::map<std::string, std::deque<absl::Time>>& m, std::deque<absl::Time>& q,
+           absl::Time now, absl::Duration window, size_t cap) {
+  while (!q.empty() && now - q.front() > window) q.pop_front();
+  if (m.size() <= cap) return;
+  for (auto it = m.begin(); it != m.end();) {
+    while (!it->second.empty() && now - it->second.front() > window) it->second.pop_front();
+    it = it->second.empty() && &it->second != &q ? m.erase(it) : std::next(it);
+  }
+}
+
+constexpr size_t kThrottleEntriesBeforePrune = 100000;
+
+}  // namespace
+
 absl::Status Identity::ThrottleLogin(const std::string& account, const std::string& address,
                                      absl::Time now) {
   std::lock_guard<std::mutex> lock(throttle_mu_);
-  auto prune = [now](std::deque<absl::Time>& q, absl::Duration window) {
-    while (!q.empty() && now - q.front() > window) q.pop_front();
-  };
   auto& by_address = address_logins_[address];
-  prune(by_address, kAddressLoginWindow);
+  Prune(address_logins_, by_address, now, kAddressLoginWindow, kThrottleEntriesBeforePrune);
   if (static_cast<int>(by_address.size()) >= kMaxLoginsPerAddress) {
     return absl::ResourceExhaustedError(
         absl::StrCat("too many login attempts from this address: at most ", kMaxLoginsPerAddress,
                      " per ", absl::FormatDuration(kAddressLoginWindow), "; retry later"));
   }
+  if (auto s = CheckAccountLocked(account, now); !s.ok()) return s;
   by_address.push_back(now);
-  auto it = failed_logins_.find(account);
-  if (it != failed_logins_.end()) {
-    prune(it->second, kAccountLoginWindow);
-    if (static_cast<int>(it->second.size()) >= kMaxFailedLoginsPerAccount) {
-      return absl::ResourceExhaustedError(absl::StrCat(
-          "too many failed logins for this account: at most ", kMaxFailedLoginsPerAccount, " per ",
-          absl::FormatDuration(kAccountLoginWindow), "; retry later"));
-    }
-  }
-  // Bound memory: forget idle addresses now and then.
-  if (address_logins_.size() > 100000) address_logins_.clear();
+  // Counted as a failure until it succeeds: concurrent guesses cannot all slip
+  // in before the first one is recorded.
+  failed_logins_[account].push_back(now);
   return absl::OkStatus();
 }
 
-void Identity::RecordFailedLogin(const std::string& account, absl::Time now) {
+absl::Status Identity::CheckAccountLocked(const std::string& account, absl::Time now) {
+  auto& failures = failed_logins_[account];
+  Prune(failed_logins_, failures, now, kAccountLoginWindow, kThrottleEntriesBeforePrune);
+  if (static_cast<int>(failures.size()) >= kMaxFailedLoginsPerAccount) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "too many failed attempts for this account: at most ", kMaxFailedLoginsPerAccount, " per ",
+        absl::FormatDuration(kAccountLoginWindow), "; retry later"));
+  }
+  return absl::OkStatus();
+}
+
+void Identity::ForgetFailures(const std::string& account) {
   std::lock_guard<std::mutex> lock(throttle_mu_);
-  if (failed_logins_.size() > 100000) failed_logins_.clear();
-  failed_logins_[account].push_back(now);
+  failed_logins_.erase(account);
 }
 
 absl::StatusOr<pb::LoginResponse> Identity::Login(const pb::LoginRequest& req,
@@ -496,10 +527,9 @@ absl::StatusOr<pb::LoginResponse> Identity::Login(const pb::LoginRequest& req,
   if (req.login().empty()) return status::Required("login");
   if (req.password().size() > kMaxPasswordBytes) return BadLogin();
   const std::string account(req.login());
-  const absl::Time now = options_.clock();
-  if (auto s = ThrottleLogin(account, client_address, now); !s.ok()) return s;
+  if (auto s = ThrottleLogin(account, client_address, options_.clock()); !s.ok()) return s;
 
-  std::optional<pb::User> user;
+  std::optional<uint64_t> user_id;
   std::string stored_hash = dummy_hash_;
   size_t at = account.find('@');
   if (at != std::string::npos) {
@@ -508,13 +538,11 @@ absl::StatusOr<pb::LoginResponse> Identity::Login(const pb::LoginRequest& req,
     if (org_id->has_value()) {
       auto uid = db_->Get(db_->Cf(kHandles), HandleKey(**org_id, account.substr(0, at)));
       if (!uid.ok()) return uid.status();
-      if (uid->has_value()) {
-        auto loaded = LoadUser(storage::DecodeU64(**uid));
-        if (!loaded.ok()) return loaded.status();
+      if (uid->has_value() && (*uid)->size() == 8) {
         auto hash = db_->Get(db_->Cf(kCredentials), **uid);
         if (!hash.ok()) return hash.status();
-        if (loaded->has_value() && hash->has_value()) {
-          user = **loaded;
+        if (hash->has_value()) {
+          user_id = storage::DecodeU64(**uid);
           stored_hash = **hash;
         }
       }
@@ -523,23 +551,33 @@ absl::StatusOr<pb::LoginResponse> Identity::Login(const pb::LoginRequest& req,
   // Unknown accounts are verified against a dummy hash: same answer, same time.
   const bool password_ok = crypto_pwhash_str_verify(stored_hash.c_str(), req.password().data(),
                                                     req.password().size()) == 0;
-  if (!user || !password_ok) {
-    RecordFailedLogin(account, now);
+  if (!user_id || !password_ok) return BadLogin();
+
+  // The password was checked without the lock (argon2 is slow by design). A
+  // password change or suspension may have landed meanwhile: re-read both under
+  // the lock, so tokens are issued only against the current state.
+  std::lock_guard<std::mutex> lock(write_mu_);
+  auto user = LoadUser(*user_id);
+  if (!user.ok()) return user.status();
+  auto current_hash = db_->Get(db_->Cf(kCredentials), U64Key(*user_id));
+  if (!current_hash.ok()) return current_hash.status();
+  if (!user->has_value() || !current_hash->has_value() || **current_hash != stored_hash) {
     return BadLogin();
   }
-  if (user->state() == pb::USER_STATE_SUSPENDED) {
+  ForgetFailures(account);
+  if ((*user)->state() == pb::USER_STATE_SUSPENDED) {
     return absl::FailedPreconditionError("this account is suspended");
   }
-  if (user->state() == pb::USER_STATE_PENDING_APPROVAL) {
+  if ((*user)->state() == pb::USER_STATE_PENDING_APPROVAL) {
     return absl::FailedPreconditionError("this account awaits an administrator's approval");
   }
   rocksdb::WriteBatch batch;
   if (crypto_pwhash_str_needs_rehash(stored_hash.c_str(), options_.argon2_ops,
                                      options_.argon2_memory_bytes) != 0) {
     auto rehashed = HashPassword(req.password());  // parameters were raised since
-    if (rehashed.ok()) batch.Put(db_->Cf(kCredentials), S(U64Key(user->id())), S(*rehashed));
+    if (rehashed.ok()) batch.Put(db_->Cf(kCredentials), S(U64Key(*user_id)), S(*rehashed));
   }
-  auto tokens = IssueTokens(*user, 0, &batch);
+  auto tokens = IssueTokens(**user, 0, &batch);
   if (!tokens.ok()) return tokens.status();
   if (auto s = db_->Write(&batch); !s.ok()) return s;
   return tokens;
@@ -600,7 +638,7 @@ absl::StatusOr<pb::RefreshTokenResponse> Identity::RefreshToken(
   }
   if (record->expire_micros < absl::ToUnixMicros(now))
     return absl::UnauthenticatedError("refresh token expired");
-  if (absl::FromUnixMicros(record->issue_micros) < NotBefore(record->user_id)) {
+  if (absl::FromUnixMicros(record->issue_micros) <= NotBefore(record->user_id)) {
     return absl::UnauthenticatedError("refresh token revoked");
   }
   auto user = LoadUser(record->user_id);
@@ -680,6 +718,12 @@ absl::Status Identity::ChangePassword(const TokenClaims& caller,
   }
   if (*length > kMaxPasswordLength)
     return status::TooLong("new_password", *length, kMaxPasswordLength);
+  const std::string account = absl::StrCat("change-password:", me.id());
+  {
+    std::lock_guard<std::mutex> lock(throttle_mu_);
+    if (auto s = CheckAccountLocked(account, options_.clock()); !s.ok()) return s;
+    failed_logins_[account].push_back(options_.clock());
+  }
   auto stored = db_->Get(db_->Cf(kCredentials), U64Key(me.id()));
   if (!stored.ok()) return stored.status();
   if (!stored->has_value() ||
@@ -687,8 +731,12 @@ absl::Status Identity::ChangePassword(const TokenClaims& caller,
                                req.current_password().size()) != 0) {
     return absl::PermissionDeniedError("current_password is wrong");
   }
+  ForgetFailures(account);
   auto hash = HashPassword(req.new_password());
   if (!hash.ok()) return hash.status();
+  // Under the lock: a concurrent refresh or login either finishes before the
+  // revocation time is taken (and is revoked) or sees the new not-before.
+  std::lock_guard<std::mutex> write_lock(write_mu_);
   const absl::Time now = options_.clock();
   rocksdb::WriteBatch batch;
   batch.Put(db_->Cf(kCredentials), S(U64Key(me.id())), S(*hash));
@@ -831,7 +879,9 @@ absl::StatusOr<pb::ListUsersResponse> Identity::ListUsers(const TokenClaims& cal
        it->Valid() && resp.users_size() < *page_size && examined < *page_size * 10;
        it->Next(), ++examined) {
     last_handle = it->key().ToString().substr(8);
-    auto user = VisibleUser(caller, storage::DecodeU64(SV(it->value())));
+    auto id = U64Value(SV(it->value()));
+    if (!id) continue;
+    auto user = VisibleUser(caller, *id);
     if (!user.ok()) continue;
     if (req.state() != pb::USER_STATE_UNSPECIFIED && user->state() != req.state()) continue;
     *resp.add_users() = *std::move(user);
@@ -853,7 +903,9 @@ absl::StatusOr<std::vector<pb::User>> Identity::ResolveHandles(
   for (const auto& handle : handles) {
     auto uid = db_->Get(db_->Cf(kHandles), HandleKey(org_id, handle));
     if (!uid.ok()) return uid.status();
-    if (uid->has_value()) ids.push_back(storage::DecodeU64(**uid));
+    if (uid->has_value()) {
+      if (auto id = U64Value(**uid)) ids.push_back(*id);
+    }
   }
   auto users = BatchGetUsersAnyOrg(ids);
   if (!users.ok()) return users.status();
@@ -885,8 +937,8 @@ absl::StatusOr<pb::Invite> Identity::CreateInvite(const TokenClaims& caller,
 
 absl::StatusOr<pb::User> Identity::ApproveRegistration(const TokenClaims& caller,
                                                        uint64_t user_id) {
-  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(write_mu_);
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   auto user = VisibleUser(caller, user_id);
   if (!user.ok()) return user.status();
   if (user->state() != pb::USER_STATE_PENDING_APPROVAL) {
@@ -900,8 +952,8 @@ absl::StatusOr<pb::User> Identity::ApproveRegistration(const TokenClaims& caller
 }
 
 absl::Status Identity::DeclineRegistration(const TokenClaims& caller, uint64_t user_id) {
-  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(write_mu_);
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   auto user = VisibleUser(caller, user_id);
   if (!user.ok()) return user.status();
   if (user->state() != pb::USER_STATE_PENDING_APPROVAL) {
@@ -916,11 +968,11 @@ absl::Status Identity::DeclineRegistration(const TokenClaims& caller, uint64_t u
 
 absl::StatusOr<pb::User> Identity::SetSuspended(const TokenClaims& caller, uint64_t user_id,
                                                 bool suspended) {
-  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   if (suspended && user_id == caller.user_id()) {
     return absl::FailedPreconditionError("an administrator cannot suspend themselves");
   }
   std::lock_guard<std::mutex> lock(write_mu_);
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   auto user = VisibleUser(caller, user_id);
   if (!user.ok()) return user.status();
   if (user->state() == pb::USER_STATE_PENDING_APPROVAL) {
@@ -942,8 +994,8 @@ absl::StatusOr<pb::User> Identity::SetSuspended(const TokenClaims& caller, uint6
 absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t user_id,
                                              pb::Role role) {
   if (role == pb::ROLE_UNSPECIFIED || !pb::Role_IsValid(role)) return status::Required("role");
-  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(write_mu_);
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   auto user = VisibleUser(caller, user_id);
   if (!user.ok()) return user.status();
   google::protobuf::RepeatedField<int> roles;
@@ -955,10 +1007,18 @@ absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t
     if (r != role) roles.Add(r);
   }
   roles.Add(role);
+  const bool narrowed = role == pb::ROLE_GUEST && !HasRole(*user, pb::ROLE_GUEST);
   *user->mutable_roles() = roles;
+  const absl::Time now = options_.clock();
   rocksdb::WriteBatch batch;
   PutUser(&batch, *user);
+  // A member made a guest loses reach: their member tokens stop at once.
+  if (narrowed) RevokeAllTokens(&batch, user_id, now);
   if (auto s = db_->Write(&batch); !s.ok()) return s;
+  if (narrowed) {
+    std::lock_guard<std::mutex> rlock(revocation_mu_);
+    not_before_[user_id] = now;
+  }
   return user;
 }
 
@@ -968,8 +1028,8 @@ absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_
     return absl::InvalidArgumentError(
         "role: only ROLE_ADMIN can be revoked (grant MEMBER or GUEST to switch)");
   }
-  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(write_mu_);
+  if (auto s = RequireAdmin(caller); !s.ok()) return s;
   auto user = VisibleUser(caller, user_id);
   if (!user.ok()) return user.status();
   if (!HasRole(*user, pb::ROLE_ADMIN)) return user;
@@ -979,7 +1039,9 @@ absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_
   std::unique_ptr<rocksdb::Iterator> it(
       db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kHandles)));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && admins < 2; it->Next()) {
-    auto other = LoadUser(storage::DecodeU64(SV(it->value())));
+    auto other_id = U64Value(SV(it->value()));
+    if (!other_id) continue;
+    auto other = LoadUser(*other_id);
     if (other.ok() && other->has_value() && HasRole(**other, pb::ROLE_ADMIN) &&
         (*other)->state() == pb::USER_STATE_ACTIVE) {
       ++admins;
@@ -1000,6 +1062,67 @@ absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_
   std::lock_guard<std::mutex> rlock(revocation_mu_);
   not_before_[user_id] = now;
   return user;
+}
+
+absl::StatusOr<pb::ListSnapshotEventsResponse> Identity::ListSnapshotEvents(
+    const pb::ListSnapshotEventsRequest& req) {
+  int page_size = req.page_size() == 0 ? kDefaultSnapshotPageSize : req.page_size();
+  if (page_size < 2 || page_size > kMaxSnapshotPageSize) {
+    return status::OutOfRange("page_size", req.page_size(), 2, kMaxSnapshotPageSize);
+  }
+  uint64_t after = 0;
+  if (!req.page_token().empty()) {
+    std::string raw;
+    if (!absl::WebSafeBase64Unescape(req.page_token(), &raw) || raw.size() != 8) {
+      return absl::InvalidArgumentError("page_token: malformed");
+    }
+    after = storage::DecodeU64(raw);
+  }
+  pb::ListSnapshotEventsResponse resp;
+  // Identity has no event outbox yet, so there are no live events to order against.
+  resp.set_snapshot_sequence(0);
+  const auto now = ToProto(options_.clock());
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kUsers)));
+  uint64_t last = 0;
+  it->Seek(S(U64Key(after + 1)));
+  // A person's two events never straddle a page: stop while there is room for both.
+  for (; it->Valid() && resp.events_size() + 2 <= page_size; it->Next()) {
+    pb::User user;
+    if (!user.ParseFromArray(it->value().data(), static_cast<int>(it->value().size()))) {
+      return absl::DataLossError("identity: malformed user record");
+    }
+    last = user.id();
+    if (user.state() != pb::USER_STATE_ACTIVE && user.state() != pb::USER_STATE_SUSPENDED) continue;
+    events::v1::Event* updated = resp.add_events();
+    updated->set_producer("identity");
+    updated->set_org_id(user.org_id());
+    *updated->mutable_create_time() = now;
+    events::v1::UserUpdated* payload = updated->mutable_user_updated();
+    payload->mutable_user()->set_id(user.id());
+    payload->mutable_user()->set_handle(user.handle());
+    payload->mutable_user()->set_domain(user.domain());
+    payload->mutable_user()->set_display_name(user.display_name());
+    payload->set_title(user.title());
+    payload->set_department(user.department());
+    payload->set_location(user.location());
+    *payload->mutable_skills() = user.skills();
+    payload->set_bio(user.bio());
+    if (user.state() == pb::USER_STATE_SUSPENDED) {
+      events::v1::Event* suspended = resp.add_events();
+      suspended->set_producer("identity");
+      suspended->set_org_id(user.org_id());
+      *suspended->mutable_create_time() = now;
+      suspended->mutable_user_suspended()->set_user_id(user.id());
+    }
+  }
+  if (!it->status().ok()) return storage::FromRocks(it->status(), "snapshot");
+  if (it->Valid() && last != 0) {
+    std::string token;
+    absl::WebSafeBase64Escape(U64Key(last), &token);
+    resp.set_next_page_token(token);
+  }
+  return resp;
 }
 
 }  // namespace parley::identity

@@ -16,6 +16,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "parley/auth/auth.h"
+#include "parley/events/v1/events.pb.h"
 #include "parley/identity/v1/identity.pb.h"
 #include "parley/ids/ids.h"
 #include "parley/storage/db.h"
@@ -35,6 +36,7 @@ inline constexpr size_t kMinPasswordLength = 12, kMaxPasswordLength = 256;
 inline constexpr size_t kMaxPasswordBytes = 4 * kMaxPasswordLength;  // cheap pre-check
 inline constexpr size_t kMaxBatchUsers = 500;
 inline constexpr int kDefaultPageSize = 20, kMaxPageSize = 100;
+inline constexpr int kDefaultSnapshotPageSize = 500, kMaxSnapshotPageSize = 1000;
 inline constexpr size_t kMaxDomainLength = 253;
 // Login throttling: failed attempts per account, attempts per client address.
 inline constexpr int kMaxFailedLoginsPerAccount = 10;
@@ -96,6 +98,11 @@ class Identity {
   absl::StatusOr<pb::User> RevokeRole(const TokenClaims& caller, uint64_t user_id, pb::Role role);
 
   // --- for other services ---
+  // Current state as upsert events (UserUpdated for every active or suspended
+  // person, followed by UserSuspended for a suspended one), paged by user id,
+  // so a consumer rebuilds with the code that applies live events.
+  absl::StatusOr<pb::ListSnapshotEventsResponse> ListSnapshotEvents(
+      const pb::ListSnapshotEventsRequest& req);
   absl::StatusOr<std::vector<pb::User>> BatchGetUsersAnyOrg(const std::vector<uint64_t>& ids);
   std::vector<auth::VerificationKey> VerificationKeys();
   // Tokens of `user_id` issued before this are revoked.
@@ -121,7 +128,9 @@ class Identity {
   void RevokeAllTokens(rocksdb::WriteBatch* batch, uint64_t user_id, absl::Time now);
   absl::Status ThrottleLogin(const std::string& account, const std::string& address,
                              absl::Time now);
-  void RecordFailedLogin(const std::string& account, absl::Time now);
+  // Both need throttle_mu_ held by the caller except ForgetFailures.
+  absl::Status CheckAccountLocked(const std::string& account, absl::Time now);
+  void ForgetFailures(const std::string& account);
 
   storage::Db* const db_;
   const IdentityOptions options_;

@@ -242,4 +242,12 @@ grpc::Status IdentityInternalGrpcService::GetOrganization(grpc::ServerContext* c
                  [&](pb::Organization o) { *resp->mutable_organization() = std::move(o); });
 }
 
+grpc::Status IdentityInternalGrpcService::ListSnapshotEvents(
+    grpc::ServerContext* ctx, const pb::ListSnapshotEventsRequest* req,
+    pb::ListSnapshotEventsResponse* resp) {
+  PARLEY_AUTH_SERVICE(ctx);
+  return Respond(identity_->ListSnapshotEvents(*req),
+                 [&](pb::ListSnapshotEventsResponse r) { *resp = std::move(r); });
+}
+
 }  // namespace parley::identity

@@ -72,6 +72,8 @@ class IdentityInternalGrpcService final : public pb::IdentityInternalService::Se
                                   pb::CreateOrganizationResponse*) override;
   grpc::Status GetOrganization(grpc::ServerContext*, const pb::GetOrganizationRequest*,
                                pb::GetOrganizationResponse*) override;
+  grpc::Status ListSnapshotEvents(grpc::ServerContext*, const pb::ListSnapshotEventsRequest*,
+                                  pb::ListSnapshotEventsResponse*) override;
 
  private:
   Identity* const identity_;

@@ -11,6 +11,7 @@
 #include "grpcpp/security/credentials.h"
 #include "gtest/gtest.h"
 #include "identity/src/module.h"
+#include "parley/auth/identity_keys.h"
 #include "parley/identity/v1/identity.grpc.pb.h"
 #include "parley/testing/testing.h"
 
@@ -131,6 +132,38 @@ TEST_F(IdentityServiceTest, UserTokensCannotCallInternalRpcs) {
   for (const auto& k : keys.keys()) ring->Add({k.key_id(), k.public_key()});
   auth::Verifier verifier(ring, {.kind = auth::TokenKind::TOKEN_KIND_USER_ACCESS});
   EXPECT_TRUE(verifier.Verify(admin.access_token()).ok());
+}
+
+// What every other service does: start with no keys, fetch them from identity
+// on the first unknown key id, and verify locally from then on.
+TEST_F(IdentityServiceTest, OtherServicesFetchKeysOnAnUnknownKeyId) {
+  pb::LoginResponse admin = MakeOrg("acme.example");
+  auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
+                                     grpc::InsecureChannelCredentials());
+  auto ring = std::make_shared<auth::KeyRing>();
+  auth::Verifier verifier(ring,
+                          {.kind = auth::TokenKind::TOKEN_KIND_USER_ACCESS,
+                           .refresh_keys = auth::IdentityKeyFetcher(channel, credential_.get())});
+  auto claims = verifier.Verify(admin.access_token());
+  ASSERT_TRUE(claims.ok()) << claims.status();
+  EXPECT_EQ(claims->user_id(), admin.user().id());
+  EXPECT_GE(ring->size(), 1u);
+
+  // A fetcher holding a user token instead of the service key is refused by identity.
+  auto bogus = auth::ServiceCredential::FromHexSeed(std::string(64, 'b'), "bogus");
+  auto empty = std::make_shared<auth::KeyRing>();
+  EXPECT_FALSE(auth::IdentityKeyFetcher(channel, bogus->get())(*empty).ok());
+  EXPECT_EQ(empty->size(), 0u);
+}
+
+TEST_F(IdentityServiceTest, SnapshotEventsNeedTheServiceCredential) {
+  pb::LoginResponse admin = MakeOrg("acme.example");
+  pb::ListSnapshotEventsResponse resp;
+  EXPECT_EQ(internal_->ListSnapshotEvents(Ctx(admin.access_token()).get(), {}, &resp).error_code(),
+            grpc::PERMISSION_DENIED);
+  ASSERT_TRUE(internal_->ListSnapshotEvents(Ctx(ServiceToken()).get(), {}, &resp).ok());
+  ASSERT_EQ(resp.events_size(), 1);
+  EXPECT_EQ(resp.events(0).user_updated().user().handle(), "admin");
 }
 
 TEST_F(IdentityServiceTest, PasswordChangeAndSuspensionInvalidateTokensAtOnce) {

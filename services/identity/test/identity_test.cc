@@ -164,7 +164,7 @@ TEST_F(IdentityTest, LoginsAreThrottledPerAccountAndPerAddress) {
   }
   auto blocked = Login("admin@acme.example", kPassword, "ipv4:10.9.9.9");
   EXPECT_EQ(blocked.status().code(), absl::StatusCode::kResourceExhausted);
-  EXPECT_THAT(std::string(blocked.status().message()), HasSubstr("failed logins"));
+  EXPECT_THAT(std::string(blocked.status().message()), HasSubstr("failed attempts"));
   now_ += kAccountLoginWindow + absl::Seconds(1);
   EXPECT_TRUE(Login("admin@acme.example").ok()) << "the window passes";
 
@@ -350,6 +350,93 @@ TEST_F(IdentityTest, ListUsersPagesWithoutOverlapOrGap) {
   std::vector<uint64_t> too_many(kMaxBatchUsers + 1, 1);
   EXPECT_EQ(identity_->BatchGetUsers(Claims(admin), too_many).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(IdentityTest, SnapshotEventsPageThroughCurrentState) {
+  pb::LoginResponse acme = MakeOrg("acme.example");
+  pb::User ana = Invitee(acme, "ana");
+  Invitee(acme, "bob");
+  pb::LoginResponse open = MakeOrg("open.example", "root", pb::SIGNUP_POLICY_OPEN_WITH_APPROVAL);
+  ASSERT_TRUE(Register("open.example", "pending").ok());
+  pb::UpdateProfileRequest update;
+  update.mutable_update_mask()->add_paths("skills");
+  update.mutable_user()->add_skills("kubernetes");
+  auto ana_login = Login("ana@acme.example");
+  ASSERT_TRUE(identity_->UpdateProfile(Claims(*ana_login), update).ok());
+  ASSERT_TRUE(identity_->SetSuspended(Claims(acme), ana.id(), true).ok());
+
+  std::vector<events::v1::Event> events;
+  pb::ListSnapshotEventsRequest req;
+  req.set_page_size(2);
+  for (int pages = 0; pages < 20; ++pages) {
+    auto page = identity_->ListSnapshotEvents(req);
+    ASSERT_TRUE(page.ok()) << page.status();
+    ASSERT_LE(page->events_size(), 2);
+    events.insert(events.end(), page->events().begin(), page->events().end());
+    if (page->next_page_token().empty()) break;
+    req.set_page_token(page->next_page_token());
+  }
+  std::vector<std::string> handles;
+  for (size_t i = 0; i < events.size(); ++i) {
+    if (events[i].has_user_updated()) {
+      handles.push_back(events[i].user_updated().user().handle());
+      if (events[i].user_updated().user().id() == ana.id()) {
+        EXPECT_THAT(events[i].user_updated().skills(), ::testing::ElementsAre("kubernetes"));
+        ASSERT_LT(i + 1, events.size());
+        EXPECT_EQ(events[i + 1].user_suspended().user_id(), ana.id())
+            << "suspension follows the upsert";
+      }
+    }
+  }
+  EXPECT_THAT(handles, ::testing::UnorderedElementsAre("admin", "ana", "bob", "root"))
+      << "pending registrations are not part of the state";
+  req.set_page_size(1);
+  EXPECT_EQ(identity_->ListSnapshotEvents(req).status().code(), absl::StatusCode::kInvalidArgument);
+  req.set_page_size(2);
+  req.set_page_token("!!");
+  EXPECT_EQ(identity_->ListSnapshotEvents(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(IdentityTest, WrongCurrentPasswordsAreThrottled) {
+  pb::LoginResponse admin = MakeOrg("acme.example");
+  pb::ChangePasswordRequest guess;
+  guess.set_new_password("attacker chosen passphrase");
+  for (int i = 0; i < kMaxFailedLoginsPerAccount; ++i) {
+    guess.set_current_password("guess number " + std::to_string(i));
+    EXPECT_EQ(identity_->ChangePassword(Claims(admin), guess).code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  guess.set_current_password(kPassword);
+  EXPECT_EQ(identity_->ChangePassword(Claims(admin), guess).code(),
+            absl::StatusCode::kResourceExhausted)
+      << "a stolen access token must not allow unlimited password guessing";
+}
+
+TEST_F(IdentityTest, DemotingAMemberToGuestRevokesTheirTokens) {
+  pb::LoginResponse admin = MakeOrg("acme.example");
+  pb::User ana = Invitee(admin, "ana");
+  auto ana_login = Login("ana@acme.example");
+  ASSERT_TRUE(ana_login.ok());
+  auto before = Claims(*ana_login);
+  now_ += absl::Seconds(1);
+  auto demoted = identity_->GrantRole(Claims(admin), ana.id(), pb::ROLE_GUEST);
+  ASSERT_TRUE(demoted.ok()) << demoted.status();
+  EXPECT_THAT(demoted->roles(), ::testing::ElementsAre(pb::ROLE_GUEST));
+  EXPECT_GE(identity_->NotBefore(ana.id()),
+            absl::FromUnixMicros(before.issue_time().seconds() * 1000000));
+}
+
+TEST_F(IdentityTest, IdsContinuePastStoredOnesAfterARestartWithTheClockBehind) {
+  pb::LoginResponse admin = MakeOrg("acme.example");
+  pb::User ana = Invitee(admin, "ana");
+  now_ -= absl::Hours(1);  // the clock stepped back while we were down
+  Reopen();
+  admin = *Login("admin@acme.example");  // the old token was minted "in the future"
+  pb::User bob = Invitee(admin, "bob");
+  EXPECT_GT(bob.id(), ana.id()) << "a reused id would overwrite another person";
+  auto still_ana = identity_->GetUser(Claims(admin), ana.id());
+  ASSERT_TRUE(still_ana.ok());
+  EXPECT_EQ(still_ana->handle(), "ana");
 }
 
 }  // namespace

@@ -83,7 +83,7 @@ struct VerifierOptions {
   // most once per `min_refresh_interval`; it should refill the ring.
   std::function<absl::Status(KeyRing&)> refresh_keys;
   absl::Duration min_refresh_interval = absl::Seconds(5);
-  // Tokens of `user_id` issued before the returned time are revoked (password
+  // Tokens of `user_id` issued at or before the returned time are revoked (password
   // change, suspension). Nullptr: no per-user revocation.
   std::function<absl::Time(uint64_t user_id)> not_before;
   Clock clock;  // default: absl::Now

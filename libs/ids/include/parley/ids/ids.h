@@ -39,6 +39,10 @@ class IdGenerator {
   static absl::StatusOr<std::unique_ptr<IdGenerator>> Create(uint32_t node_id,
                                                              Clock clock = nullptr);
   uint64_t Next();
+  // Ids are not persisted: after a restart with the clock behind the last id
+  // issued (a step back, or milliseconds borrowed under load), Next() could
+  // repeat one. Services call this at start with the largest id they stored.
+  void AdvancePast(uint64_t id);
   uint32_t node_id() const { return node_id_; }
 
  private:

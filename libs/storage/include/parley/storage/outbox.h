@@ -49,8 +49,12 @@ class Outbox {
   // commits may land out of order, and readers must not run past one in flight.
   uint64_t CommittedThrough() const;
 
-  // Entries with after < sequence ≤ CommittedThrough(), oldest first.
-  absl::StatusOr<std::vector<OutboxEntry>> ReadAfter(uint64_t after, size_t limit) const;
+  // Entries with after < sequence ≤ CommittedThrough(), oldest first. If
+  // `read_through` is set, it receives the sequence the read covered: when the
+  // result is empty, every sequence up to it is a gap (a failed commit) or was
+  // trimmed, and a reader can move past it instead of waiting on it forever.
+  absl::StatusOr<std::vector<OutboxEntry>> ReadAfter(uint64_t after, size_t limit,
+                                                     uint64_t* read_through = nullptr) const;
   // Blocks until CommittedThrough() > after, `timeout` passes or Wake() is called.
   void WaitForEntriesAfter(uint64_t after, absl::Duration timeout) const;
   void Wake() const;
