@@ -344,6 +344,19 @@ void Identity::RevokeAllTokens(rocksdb::WriteBatch* batch, uint64_t user_id, abs
              S(U64Key(static_cast<uint64_t>(absl::ToUnixMicros(now)))));
 }
 
+absl::Status Identity::CommitUser(rocksdb::WriteBatch* batch, const pb::User& user,
+                                  bool revoke_tokens) {
+  const absl::Time now = options_.clock();
+  PutUser(batch, user);
+  if (revoke_tokens) RevokeAllTokens(batch, user.id(), now);
+  if (auto s = db_->Write(batch); !s.ok()) return s;
+  if (revoke_tokens) {
+    std::lock_guard<std::mutex> lock(revocation_mu_);
+    not_before_[user.id()] = now;
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<pb::CreateOrganizationResponse> Identity::CreateOrganization(
     const pb::CreateOrganizationRequest& req) {
   if (auto s = ValidateDomain(req.domain()); !s.ok()) return s;
@@ -737,14 +750,10 @@ absl::Status Identity::ChangePassword(const TokenClaims& caller,
   // Under the lock: a concurrent refresh or login either finishes before the
   // revocation time is taken (and is revoked) or sees the new not-before.
   std::lock_guard<std::mutex> write_lock(write_mu_);
-  const absl::Time now = options_.clock();
+  if (auto s = RequireActiveCaller(caller, &me); !s.ok()) return s;  // fresh copy under the lock
   rocksdb::WriteBatch batch;
   batch.Put(db_->Cf(kCredentials), S(U64Key(me.id())), S(*hash));
-  RevokeAllTokens(&batch, me.id(), now);
-  if (auto s = db_->Write(&batch); !s.ok()) return s;
-  std::lock_guard<std::mutex> lock(revocation_mu_);
-  not_before_[me.id()] = now;
-  return absl::OkStatus();
+  return CommitUser(&batch, me, /*revoke_tokens=*/true);
 }
 
 absl::StatusOr<pb::GetCurrentUserResponse> Identity::GetCurrentUser(const TokenClaims& caller) {
@@ -979,15 +988,8 @@ absl::StatusOr<pb::User> Identity::SetSuspended(const TokenClaims& caller, uint6
     return absl::FailedPreconditionError("this person is awaiting approval");
   }
   user->set_state(suspended ? pb::USER_STATE_SUSPENDED : pb::USER_STATE_ACTIVE);
-  const absl::Time now = options_.clock();
   rocksdb::WriteBatch batch;
-  PutUser(&batch, *user);
-  if (suspended) RevokeAllTokens(&batch, user_id, now);
-  if (auto s = db_->Write(&batch); !s.ok()) return s;
-  if (suspended) {
-    std::lock_guard<std::mutex> rlock(revocation_mu_);
-    not_before_[user_id] = now;
-  }
+  if (auto s = CommitUser(&batch, *user, /*revoke_tokens=*/suspended); !s.ok()) return s;
   return user;
 }
 
@@ -1009,16 +1011,9 @@ absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t
   roles.Add(role);
   const bool narrowed = role == pb::ROLE_GUEST && !HasRole(*user, pb::ROLE_GUEST);
   *user->mutable_roles() = roles;
-  const absl::Time now = options_.clock();
-  rocksdb::WriteBatch batch;
-  PutUser(&batch, *user);
   // A member made a guest loses reach: their member tokens stop at once.
-  if (narrowed) RevokeAllTokens(&batch, user_id, now);
-  if (auto s = db_->Write(&batch); !s.ok()) return s;
-  if (narrowed) {
-    std::lock_guard<std::mutex> rlock(revocation_mu_);
-    not_before_[user_id] = now;
-  }
+  rocksdb::WriteBatch batch;
+  if (auto s = CommitUser(&batch, *user, /*revoke_tokens=*/narrowed); !s.ok()) return s;
   return user;
 }
 
@@ -1054,13 +1049,8 @@ absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_
     if (r != pb::ROLE_ADMIN) roles.Add(r);
   }
   *user->mutable_roles() = roles;
-  const absl::Time now = options_.clock();
   rocksdb::WriteBatch batch;
-  PutUser(&batch, *user);
-  RevokeAllTokens(&batch, user_id, now);
-  if (auto s = db_->Write(&batch); !s.ok()) return s;
-  std::lock_guard<std::mutex> rlock(revocation_mu_);
-  not_before_[user_id] = now;
+  if (auto s = CommitUser(&batch, *user, /*revoke_tokens=*/true); !s.ok()) return s;
   return user;
 }
 

@@ -126,6 +126,9 @@ class Identity {
                                                 rocksdb::WriteBatch* batch);
   void PutUser(rocksdb::WriteBatch* batch, const pb::User& user);
   void RevokeAllTokens(rocksdb::WriteBatch* batch, uint64_t user_id, absl::Time now);
+  // Writes `batch` plus the user record; with `revoke_tokens`, every token of
+  // the user issued until now stops working. Caller holds write_mu_.
+  absl::Status CommitUser(rocksdb::WriteBatch* batch, const pb::User& user, bool revoke_tokens);
   absl::Status ThrottleLogin(const std::string& account, const std::string& address,
                              absl::Time now);
   // Both need throttle_mu_ held by the caller except ForgetFailures.
