@@ -5,6 +5,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "parley/storage/applied.h"
 #include "parley/storage/db.h"
 #include "parley/storage/keys.h"
 #include "parley/storage/outbox.h"
@@ -230,6 +231,48 @@ TEST_F(OutboxTest, ConcurrentWritersAreDeliveredInStrictSequenceOrder) {
       absl::Seconds(20)));
   dispatcher.Stop();
   for (size_t i = 0; i < seen.size(); ++i) ASSERT_EQ(seen[i], i + 1) << "at index " << i;
+}
+
+TEST(AppliedSequencesTest, AppliesEachSequenceOnceAcrossRedeliveries) {
+  TempDir dir;
+  auto opts = DbOptions::ForTesting(dir.path());
+  opts.column_families = {"applied", "data"};
+  auto db = Db::Open(opts);
+  ASSERT_TRUE(db.ok()) << db.status();
+  AppliedSequences applied((*db).get(), (*db)->Cf("applied"));
+  rocksdb::ColumnFamilyHandle* data = (*db)->Cf("data");
+  // The effect of entry `seq` is +seq on one counter, so a double apply shows.
+  auto apply = [&](const std::vector<uint64_t>& seqs) {
+    return applied.Apply("feed-0/abc", seqs, [&](size_t i, rocksdb::WriteBatch* b) {
+      return FromRocks(b->Merge(data, "sum", EncodeCounter(static_cast<int64_t>(seqs[i]))));
+    });
+  };
+  auto sum = [&] {
+    auto v = (*db)->Get(data, "sum");
+    return v.ok() && v->has_value() ? DecodeCounter(**v) : -1;
+  };
+  ASSERT_EQ(*apply({1, 2, 3}), 3u);
+  EXPECT_EQ(sum(), 6);
+  ASSERT_EQ(*apply({2, 3}), 3u);  // a re-delivery
+  EXPECT_EQ(sum(), 6);
+  ASSERT_EQ(*apply({3, 4, 6}), 6u);  // overlapping, with a gap (a failed commit)
+  EXPECT_EQ(sum(), 16);
+  // Another producer has its own sequence space.
+  ASSERT_EQ(*applied.Apply("feed-1/def", {1},
+                           [&](size_t, rocksdb::WriteBatch* b) {
+                             return FromRocks(b->Merge(data, "sum", EncodeCounter(100)));
+                           }),
+            1u);
+  EXPECT_EQ(sum(), 116);
+  // An effect that fails writes nothing, marker included.
+  auto failed = applied.Apply("feed-0/abc", {7, 8}, [&](size_t i, rocksdb::WriteBatch* b) {
+    if (i == 1) return absl::InvalidArgumentError("bad event");
+    return FromRocks(b->Merge(data, "sum", EncodeCounter(7)));
+  });
+  EXPECT_FALSE(failed.ok());
+  EXPECT_EQ(*applied.LastApplied("feed-0/abc"), 6u);
+  EXPECT_EQ(sum(), 116);
+  EXPECT_FALSE(applied.Apply("", {1}, nullptr).ok());
 }
 
 }  // namespace

@@ -1,0 +1,1424 @@
+#include "feed/src/feed.h"
+
+#include <algorithm>
+#include <queue>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "feed/src/text.h"
+#include "google/protobuf/util/time_util.h"
+#include "parley/events/events.h"
+#include "parley/log/log.h"
+#include "parley/status/status.h"
+#include "parley/storage/keys.h"
+
+namespace parley::feed {
+namespace {
+
+using storage::AppendDescU64;
+using storage::AppendU64;
+using storage::DecodeCounter;
+using storage::DecodeDescU64;
+using storage::DecodeU64;
+using storage::EncodeCounter;
+using storage::FromRocks;
+using storage::KeyReader;
+using storage::PrefixSuccessor;
+using storage::U64Key;
+namespace ev = ::parley::events::v1;
+using common::v1::Visibility;
+
+// Counter keys: a kind byte and an id.
+constexpr char kPostLikes = 'L';
+constexpr char kPostComments = 'C';
+constexpr char kCommentLikes = 'l';
+constexpr char kCommentReplies = 'r';
+constexpr char kFollowerCount = 'F';
+constexpr char kFollowingCount = 'G';
+constexpr char kHomeCount = 'H';
+// Like keys: a kind byte, the target id, the person.
+constexpr char kLikePost = 'p';
+constexpr char kLikeComment = 'c';
+// Block flags, stored on each side: <me><other> -> flags.
+constexpr uint8_t kIBlocked = 1;
+constexpr uint8_t kBlockedMe = 2;
+
+std::string CounterKey(char kind, uint64_t id) {
+  std::string k(1, kind);
+  AppendU64(&k, id);
+  return k;
+}
+
+std::string LikeKey(char kind, uint64_t target, uint64_t user) {
+  std::string k(1, kind);
+  AppendU64(&k, target);
+  AppendU64(&k, user);
+  return k;
+}
+
+std::string DescKey(uint64_t owner, uint64_t id) {
+  std::string k;
+  AppendU64(&k, owner);
+  AppendDescU64(&k, id);
+  return k;
+}
+
+std::string IdxKey(uint64_t owner, uint64_t order, uint64_t other) {
+  std::string k = DescKey(owner, order);
+  AppendU64(&k, other);
+  return k;
+}
+
+std::string U64Value(uint64_t v) {
+  std::string s;
+  AppendU64(&s, v);
+  return s;
+}
+
+google::protobuf::Timestamp Ts(absl::Time t) {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+absl::StatusOr<int32_t> PageSize(int32_t requested) {
+  if (requested == 0) return kDefaultPageSize;
+  if (requested < 1 || requested > kMaxPageSize) {
+    return status::OutOfRange("page_size", requested, 1, kMaxPageSize);
+  }
+  return requested;
+}
+
+// Page tokens: base64url of [version 1][mode][u64 cursor]. Mode 'h' reads the
+// materialized head, 'p' the pull merge; the cursor is an exclusive id bound
+// (or, for follower lists, the last position).
+struct PageToken {
+  char mode = 'h';
+  uint64_t cursor = 0;  // 0: from the start
+};
+
+std::string EncodeToken(char mode, uint64_t cursor) {
+  std::string raw(1, '\x01');
+  raw.push_back(mode);
+  AppendU64(&raw, cursor);
+  return absl::WebSafeBase64Escape(raw);
+}
+
+absl::StatusOr<PageToken> DecodeToken(const std::string& token, absl::string_view modes) {
+  PageToken t;
+  if (token.empty()) {
+    t.mode = modes[0];
+    return t;
+  }
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw) || raw.size() != 10 || raw[0] != '\x01' ||
+      modes.find(raw[1]) == absl::string_view::npos) {
+    return absl::InvalidArgumentError("page_token: not a token this list returned");
+  }
+  t.mode = raw[1];
+  t.cursor = DecodeU64(absl::string_view(raw).substr(2));
+  return t;
+}
+
+absl::Status NotFoundPost(uint64_t id) {
+  return absl::NotFoundError(absl::StrCat("post ", id, " not found"));
+}
+
+}  // namespace
+
+std::vector<std::string> Feed::ColumnFamilies() {
+  return {"posts",         "user_posts", "home",  "following", "following_idx", "followers",
+          "followers_idx", "blocks",     "mutes", "comments",  "post_comments", "replies",
+          "likes",         "counters",   "meta",  "heavy",     "applied",       "outbox"};
+}
+
+Feed::Feed(storage::Db* db, Directory* directory, FeedOptions options)
+    : db_(db), directory_(directory), options_(std::move(options)) {
+  posts_ = db->Cf("posts");
+  user_posts_ = db->Cf("user_posts");
+  home_ = db->Cf("home");
+  following_ = db->Cf("following");
+  following_idx_ = db->Cf("following_idx");
+  followers_ = db->Cf("followers");
+  followers_idx_ = db->Cf("followers_idx");
+  blocks_ = db->Cf("blocks");
+  mutes_ = db->Cf("mutes");
+  comments_ = db->Cf("comments");
+  post_comments_ = db->Cf("post_comments");
+  replies_ = db->Cf("replies");
+  likes_ = db->Cf("likes");
+  counters_ = db->Cf("counters");
+  meta_ = db->Cf("meta");
+  heavy_ = db->Cf("heavy");
+}
+
+absl::StatusOr<std::unique_ptr<Feed>> Feed::Create(storage::Db* db, Directory* directory,
+                                                   FeedOptions options) {
+  if (options.home_head < 1) return absl::InvalidArgumentError("home_timeline_head must be ≥ 1");
+  // Ids carry the shard in their node bits, so a post id names its home shard.
+  auto generator = ids::IdGenerator::Create(static_cast<uint32_t>(options.shards.self()));
+  if (!generator.ok()) return generator.status();
+  std::unique_ptr<Feed> feed(new Feed(db, directory, std::move(options)));
+  feed->ids_ = *std::move(generator);
+  auto outbox = storage::Outbox::Open(db, "outbox");
+  if (!outbox.ok()) return outbox.status();
+  feed->outbox_ = *std::move(outbox);
+  feed->applied_ = std::make_unique<storage::AppliedSequences>(db, db->Cf("applied"));
+  // Never hand out an id at or below one already stored (clock stepped back
+  // across a restart).
+  std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator({}, feed->posts_));
+  it->SeekToLast();
+  if (it->Valid()) feed->ids_->AdvancePast(DecodeU64(absl::string_view(it->key().data(), 8)));
+  std::unique_ptr<rocksdb::Iterator> ct(db->raw()->NewIterator({}, feed->comments_));
+  ct->SeekToLast();
+  if (ct->Valid()) feed->ids_->AdvancePast(DecodeU64(absl::string_view(ct->key().data(), 8)));
+  return feed;
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
+
+ev::Event Feed::NewEvent(uint64_t org_id) {
+  ev::Event e;
+  *e.mutable_create_time() = Ts(absl::Now());
+  e.set_org_id(org_id);
+  return e;
+}
+
+absl::Status Feed::Commit(rocksdb::WriteBatch* batch, const std::vector<ev::Event>& events) {
+  std::vector<std::string> payloads;
+  payloads.reserve(events.size());
+  for (const auto& e : events) payloads.push_back(events::EncodeForOutbox(e));
+  auto first = outbox_->Commit(batch, payloads);
+  return first.ok() ? absl::OkStatus() : first.status();
+}
+
+absl::Status Feed::CheckRate(uint64_t user_id) {
+  const absl::Time now = options_.now();
+  const double capacity = options_.writes_per_minute;
+  std::lock_guard<std::mutex> lock(rate_mu_);
+  auto [it, inserted] = buckets_.try_emplace(user_id, Bucket{capacity, now});
+  Bucket& b = it->second;
+  if (!inserted) {
+    b.tokens = std::min(capacity, b.tokens + absl::ToDoubleMinutes(now - b.updated) * capacity);
+    b.updated = now;
+  }
+  if (b.tokens < 1) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("rate limit: at most ", options_.writes_per_minute,
+                     " posts and comments per person per minute; try again shortly"));
+  }
+  b.tokens -= 1;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<Feed::Viewer> Feed::LoadViewer(const TokenClaims& caller, bool with_mutes) {
+  Viewer v;
+  v.id = caller.user_id();
+  v.org_id = caller.org_id();
+  std::string prefix = U64Key(v.id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, blocks_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    v.blocked.insert(DecodeU64(absl::string_view(it->key().data() + 8, 8)));
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "blocks");
+  if (with_mutes) {
+    std::unique_ptr<rocksdb::Iterator> m(db_->raw()->NewIterator({}, mutes_));
+    for (m->Seek(prefix); m->Valid() && m->key().starts_with(prefix); m->Next()) {
+      v.muted.insert(DecodeU64(absl::string_view(m->key().data() + 8, 8)));
+    }
+    if (!m->status().ok()) return FromRocks(m->status(), "mutes");
+  }
+  return v;
+}
+
+// Another person the caller may act on: same org, active. Others are NOT_FOUND.
+absl::StatusOr<Person> Feed::RequirePeer(const TokenClaims& caller, uint64_t user_id) {
+  if (user_id == 0) return status::Required("user_id");
+  auto person = directory_->GetOne(user_id);
+  if (!person.ok()) return person.status();
+  if (person->org_id != caller.org_id() || !person->active) {
+    return absl::NotFoundError(absl::StrCat("user ", user_id, " not found"));
+  }
+  return person;
+}
+
+bool Feed::Follows(uint64_t follower, uint64_t followee) {
+  auto v = db_->Get(following_, U64Key(follower, followee));
+  return v.ok() && v->has_value();
+}
+
+absl::StatusOr<std::optional<pb::Post>> Feed::ReadPost(uint64_t post_id) {
+  auto v = db_->Get(posts_, U64Key(post_id));
+  if (!v.ok()) return v.status();
+  if (!v->has_value()) return std::optional<pb::Post>();
+  pb::Post p;
+  if (!p.ParseFromString(**v)) return absl::DataLossError(absl::StrCat("post ", post_id));
+  return std::optional<pb::Post>(std::move(p));
+}
+
+bool Feed::CanSee(const Viewer& viewer, const pb::Post& post) {
+  if (post.org_id() != viewer.org_id) return false;
+  const uint64_t author = post.author().id();
+  if (author == viewer.id) return true;
+  if (viewer.blocked.contains(author)) return false;
+  switch (post.visibility()) {
+    case common::v1::VISIBILITY_ORG:
+      return true;
+    case common::v1::VISIBILITY_FOLLOWERS:
+      return Follows(viewer.id, author);
+    default:
+      return false;  // group posts arrive with communities
+  }
+}
+
+absl::StatusOr<std::vector<pb::Post>> Feed::Hydrate(const Viewer& viewer,
+                                                    const std::vector<uint64_t>& post_ids) {
+  std::vector<pb::Post> out;
+  if (post_ids.empty()) return out;
+  std::vector<std::string> keys;
+  keys.reserve(post_ids.size());
+  for (uint64_t id : post_ids) keys.push_back(U64Key(id));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<std::string> values;
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), posts_);
+  auto statuses = db_->raw()->MultiGet({}, cfs, slices, &values);
+  std::vector<uint64_t> authors;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    if (statuses[i].IsNotFound()) continue;  // deleted since it was delivered
+    if (!statuses[i].ok()) return FromRocks(statuses[i], "posts");
+    pb::Post p;
+    if (!p.ParseFromString(values[i])) return absl::DataLossError("post record");
+    if (!CanSee(viewer, p)) continue;
+    authors.push_back(p.author().id());
+    out.push_back(std::move(p));
+  }
+  auto people = directory_->Get(authors);
+  if (!people.ok()) return people.status();
+  std::vector<pb::Post> visible;
+  visible.reserve(out.size());
+  for (auto& p : out) {
+    auto it = people->find(p.author().id());
+    if (it == people->end() || !it->second.active) continue;  // suspended or gone
+    *p.mutable_author() = it->second.ref;
+    visible.push_back(std::move(p));
+  }
+  // Counts and the viewer's liked flags in one MultiGet.
+  std::vector<std::string> ckeys;
+  for (const auto& p : visible) {
+    ckeys.push_back(CounterKey(kPostLikes, p.id()));
+    ckeys.push_back(CounterKey(kPostComments, p.id()));
+    ckeys.push_back(LikeKey(kLikePost, p.id(), viewer.id));
+  }
+  std::vector<rocksdb::Slice> cslices(ckeys.begin(), ckeys.end());
+  std::vector<rocksdb::ColumnFamilyHandle*> ccfs;
+  for (size_t i = 0; i < visible.size(); ++i) {
+    ccfs.insert(ccfs.end(), {counters_, counters_, likes_});
+  }
+  std::vector<std::string> cvalues;
+  auto cstatuses = db_->raw()->MultiGet({}, ccfs, cslices, &cvalues);
+  for (size_t i = 0; i < visible.size(); ++i) {
+    for (size_t k = 0; k < 3; ++k) {
+      const auto& st = cstatuses[3 * i + k];
+      if (!st.ok() && !st.IsNotFound()) return FromRocks(st, "counters");
+    }
+    auto count = [&](size_t k) -> uint64_t {
+      if (!cstatuses[3 * i + k].ok()) return 0;
+      return static_cast<uint64_t>(std::max<int64_t>(0, DecodeCounter(cvalues[3 * i + k])));
+    };
+    visible[i].set_like_count(count(0));
+    visible[i].set_comment_count(count(1));
+    visible[i].set_viewer_has_liked(cstatuses[3 * i + 2].ok());
+  }
+  return visible;
+}
+
+absl::Status Feed::ParseBody(const TokenClaims& caller, const std::string& body,
+                             google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions,
+                             google::protobuf::RepeatedPtrField<std::string>* hashtags) {
+  auto length = Utf8Length(body);
+  if (!length.has_value()) return absl::InvalidArgumentError("body: not valid UTF-8");
+  if (*length == 0) return status::Required("body");
+  if (*length > kMaxBodyChars) return status::TooLong("body", *length, kMaxBodyChars);
+  std::vector<std::string> handles = ExtractMentions(body);
+  if (handles.size() > kMaxMentions)
+    return status::TooMany("mentions", handles.size(), kMaxMentions);
+  if (hashtags != nullptr) {
+    std::vector<std::string> tags = ExtractHashtags(body);
+    if (tags.size() > kMaxHashtags) return status::TooMany("hashtags", tags.size(), kMaxHashtags);
+    for (auto& t : tags) {
+      if (t.size() > kMaxHashtagChars)
+        return status::TooLong("hashtag", t.size(), kMaxHashtagChars);
+      hashtags->Add(std::move(t));
+    }
+  }
+  // Handles of another domain stay text (partners' people arrive with federation).
+  std::vector<std::string> local;
+  for (auto& h : handles) {
+    auto at = h.find('@');
+    if (at == std::string::npos || h.substr(at + 1) == caller.org_domain()) local.push_back(h);
+  }
+  auto resolved = directory_->Resolve(caller.org_id(), local);
+  if (!resolved.ok()) return resolved.status();
+  for (const auto& p : *resolved) *mentions->Add() = p.ref;
+  return absl::OkStatus();
+}
+
+std::vector<uint64_t> Feed::Followees(uint64_t user_id) {
+  std::vector<uint64_t> out;
+  std::string prefix = U64Key(user_id);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, following_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    out.push_back(DecodeU64(absl::string_view(it->key().data() + 8, 8)));
+  }
+  return out;
+}
+
+std::vector<uint64_t> Feed::HeavyFollowees(uint64_t user_id) {
+  std::vector<uint64_t> heavy;
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, heavy_));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) heavy.push_back(DecodeU64(it->key().ToString()));
+  if (heavy.empty()) return heavy;
+  std::vector<std::string> keys;
+  for (uint64_t h : heavy) keys.push_back(U64Key(user_id, h));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), following_);
+  std::vector<std::string> values;
+  auto st = db_->raw()->MultiGet({}, cfs, slices, &values);
+  std::vector<uint64_t> out;
+  for (size_t i = 0; i < heavy.size(); ++i) {
+    if (st[i].ok()) out.push_back(heavy[i]);
+  }
+  return out;
+}
+
+std::vector<uint64_t> Feed::AuthorPostIds(uint64_t author, uint64_t before, size_t limit) {
+  std::vector<uint64_t> out;
+  std::string prefix = U64Key(author);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, user_posts_));
+  it->Seek(before == 0 ? prefix : DescKey(author, before - 1));
+  for (; it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+    out.push_back(DecodeDescU64(absl::string_view(it->key().data() + 8, 8)));
+  }
+  return out;
+}
+
+uint64_t Feed::Horizon(uint64_t owner) {
+  auto v = db_->Get(meta_, CounterKey('h', owner));
+  return v.ok() && v->has_value() && (*v)->size() == 8 ? DecodeU64(**v) : 0;
+}
+
+uint64_t Feed::HomeEntryCount(uint64_t owner) {
+  uint64_t n = 0;
+  std::string prefix = U64Key(owner);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, home_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) ++n;
+  return n;
+}
+
+uint64_t Feed::FollowerCount(uint64_t user_id) {
+  auto v = db_->Get(counters_, CounterKey(kFollowerCount, user_id));
+  return v.ok() && v->has_value() ? std::max<int64_t>(0, DecodeCounter(**v)) : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Graph
+
+void Feed::RemoveAuthorFromHome(uint64_t owner, uint64_t author, rocksdb::WriteBatch* batch) {
+  std::string prefix = U64Key(owner);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, home_));
+  int64_t removed = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (it->value().size() == 8 && DecodeU64(it->value().ToString()) == author) {
+      batch->Delete(home_, it->key());
+      ++removed;
+    }
+  }
+  if (removed > 0) batch->Merge(counters_, CounterKey(kHomeCount, owner), EncodeCounter(-removed));
+}
+
+absl::Status Feed::PutHomeEntries(uint64_t post_id, uint64_t author,
+                                  const std::vector<uint64_t>& owners) {
+  rocksdb::WriteBatch batch;
+  const std::string value = U64Value(author);
+  const std::string one = EncodeCounter(1);
+  for (uint64_t owner : owners) {
+    batch.Put(home_, DescKey(owner, post_id), value);
+    batch.Merge(counters_, CounterKey(kHomeCount, owner), one);
+  }
+  return db_->Write(&batch);
+}
+
+absl::Status Feed::TrimHomes(const std::vector<uint64_t>& owners) {
+  if (owners.empty()) return absl::OkStatus();
+  std::vector<std::string> keys;
+  for (uint64_t o : owners) keys.push_back(CounterKey(kHomeCount, o));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), counters_);
+  std::vector<std::string> values;
+  auto st = db_->raw()->MultiGet({}, cfs, slices, &values);
+  const size_t limit = options_.home_head + options_.home_trim_slack;
+  std::lock_guard<std::mutex> lock(home_mu_);
+  for (size_t i = 0; i < owners.size(); ++i) {
+    if (!st[i].ok() || DecodeCounter(values[i]) <= static_cast<int64_t>(limit)) continue;
+    const uint64_t owner = owners[i];
+    std::string prefix = U64Key(owner);
+    std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, home_));
+    size_t seen = 0;
+    uint64_t last_kept = 0;
+    std::string first_removed;
+    int64_t removed = 0;
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      if (seen < options_.home_head) {
+        last_kept = DecodeDescU64(absl::string_view(it->key().data() + 8, 8));
+      } else {
+        if (first_removed.empty()) first_removed = it->key().ToString();
+        ++removed;
+      }
+      ++seen;
+    }
+    rocksdb::WriteBatch batch;
+    // The counter drifts upwards with re-delivered entries; set it to what is there.
+    batch.Merge(counters_, keys[i],
+                EncodeCounter(static_cast<int64_t>(seen) - removed - DecodeCounter(values[i])));
+    if (removed > 0) {
+      batch.DeleteRange(home_, first_removed, PrefixSuccessor(prefix));
+      // Everything newer than the oldest kept entry is complete in the head.
+      uint64_t horizon = std::max(Horizon(owner), last_kept - 1);
+      batch.Put(meta_, CounterKey('h', owner), U64Value(horizon));
+    }
+    absl::Status s = db_->Write(&batch);
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
+  auto heavy = db_->Get(heavy_, U64Key(author));
+  if (heavy.ok() && heavy->has_value()) return absl::OkStatus();  // merged at read time
+  std::vector<uint64_t> ids = AuthorPostIds(author, 0, options_.follow_backfill);
+  if (ids.empty()) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  const std::string value = U64Value(author);
+  for (uint64_t id : ids) batch.Put(home_, DescKey(owner, id), value);
+  batch.Merge(counters_, CounterKey(kHomeCount, owner),
+              EncodeCounter(static_cast<int64_t>(ids.size())));
+  if (ids.size() == options_.follow_backfill) {
+    // The author has older posts that are not in the head: the head is
+    // complete only above the oldest one copied.
+    std::lock_guard<std::mutex> lock(home_mu_);
+    uint64_t horizon = std::max(Horizon(owner), ids.back() - 1);
+    batch.Put(meta_, CounterKey('h', owner), U64Value(horizon));
+    absl::Status s = db_->Write(&batch);
+    if (!s.ok()) return s;
+  } else {
+    absl::Status s = db_->Write(&batch);
+    if (!s.ok()) return s;
+  }
+  return TrimHomes({owner});
+}
+
+absl::Status Feed::Follow(const TokenClaims& caller, uint64_t user_id) {
+  if (user_id == caller.user_id()) {
+    return absl::InvalidArgumentError("user_id: you cannot follow yourself");
+  }
+  auto target = RequirePeer(caller, user_id);
+  if (!target.ok()) return target.status();
+  auto me = directory_->GetOne(caller.user_id());
+  if (!me.ok()) return me.status();
+  {
+    std::lock_guard<std::mutex> lock(graph_mu_);
+    auto block = db_->Get(blocks_, U64Key(caller.user_id(), user_id));
+    if (!block.ok()) return block.status();
+    if (block->has_value()) {
+      return absl::FailedPreconditionError("one of you has blocked the other");
+    }
+    if (Follows(caller.user_id(), user_id)) return absl::OkStatus();
+    const uint64_t order = ids_->Next();
+    rocksdb::WriteBatch batch;
+    batch.Put(following_, U64Key(caller.user_id(), user_id), U64Value(order));
+    batch.Put(following_idx_, IdxKey(caller.user_id(), order, user_id), "");
+    batch.Merge(counters_, CounterKey(kFollowingCount, caller.user_id()), EncodeCounter(1));
+    batch.Put(followers_, U64Key(user_id, caller.user_id()), U64Value(order));
+    batch.Put(followers_idx_, IdxKey(user_id, order, caller.user_id()), "");
+    batch.Merge(counters_, CounterKey(kFollowerCount, user_id), EncodeCounter(1));
+    ev::Event e = NewEvent(caller.org_id());
+    *e.mutable_followed()->mutable_follower() = me->ref;
+    *e.mutable_followed()->mutable_followee() = target->ref;
+    absl::Status s = Commit(&batch, {e});
+    if (!s.ok()) return s;
+  }
+  return Backfill(caller.user_id(), user_id);
+}
+
+absl::Status Feed::Unfollow(const TokenClaims& caller, uint64_t user_id) {
+  if (user_id == 0) return status::Required("user_id");
+  std::lock_guard<std::mutex> lock(graph_mu_);
+  auto order = db_->Get(following_, U64Key(caller.user_id(), user_id));
+  if (!order.ok()) return order.status();
+  if (!order->has_value()) return absl::OkStatus();
+  const uint64_t o = DecodeU64(**order);
+  rocksdb::WriteBatch batch;
+  batch.Delete(following_, U64Key(caller.user_id(), user_id));
+  batch.Delete(following_idx_, IdxKey(caller.user_id(), o, user_id));
+  batch.Merge(counters_, CounterKey(kFollowingCount, caller.user_id()), EncodeCounter(-1));
+  batch.Delete(followers_, U64Key(user_id, caller.user_id()));
+  batch.Delete(followers_idx_, IdxKey(user_id, o, caller.user_id()));
+  batch.Merge(counters_, CounterKey(kFollowerCount, user_id), EncodeCounter(-1));
+  RemoveAuthorFromHome(caller.user_id(), user_id, &batch);
+  ev::Event e = NewEvent(caller.org_id());
+  e.mutable_unfollowed()->mutable_follower()->set_id(caller.user_id());
+  e.mutable_unfollowed()->mutable_followee()->set_id(user_id);
+  return Commit(&batch, {e});
+}
+
+absl::Status Feed::Block(const TokenClaims& caller, uint64_t user_id) {
+  if (user_id == caller.user_id()) {
+    return absl::InvalidArgumentError("user_id: you cannot block yourself");
+  }
+  auto target = RequirePeer(caller, user_id);
+  if (!target.ok()) return target.status();
+  std::lock_guard<std::mutex> lock(graph_mu_);
+  const uint64_t me = caller.user_id();
+  rocksdb::WriteBatch batch;
+  auto flags = [&](uint64_t a, uint64_t b) -> uint8_t {
+    auto v = db_->Get(blocks_, U64Key(a, b));
+    return v.ok() && v->has_value() && !(*v)->empty() ? static_cast<uint8_t>((**v)[0]) : 0;
+  };
+  if (flags(me, user_id) & kIBlocked) return absl::OkStatus();
+  batch.Put(blocks_, U64Key(me, user_id),
+            std::string(1, static_cast<char>(flags(me, user_id) | kIBlocked)));
+  batch.Put(blocks_, U64Key(user_id, me),
+            std::string(1, static_cast<char>(flags(user_id, me) | kBlockedMe)));
+  // Drop follows both ways, and each other's posts from each other's home.
+  for (auto [follower, followee] : {std::pair{me, user_id}, std::pair{user_id, me}}) {
+    auto order = db_->Get(following_, U64Key(follower, followee));
+    if (!order.ok()) return order.status();
+    if (order->has_value()) {
+      const uint64_t o = DecodeU64(**order);
+      batch.Delete(following_, U64Key(follower, followee));
+      batch.Delete(following_idx_, IdxKey(follower, o, followee));
+      batch.Merge(counters_, CounterKey(kFollowingCount, follower), EncodeCounter(-1));
+      batch.Delete(followers_, U64Key(followee, follower));
+      batch.Delete(followers_idx_, IdxKey(followee, o, follower));
+      batch.Merge(counters_, CounterKey(kFollowerCount, followee), EncodeCounter(-1));
+    }
+    RemoveAuthorFromHome(follower, followee, &batch);
+  }
+  ev::Event e = NewEvent(caller.org_id());
+  e.mutable_blocked()->set_blocker_id(me);
+  e.mutable_blocked()->set_blocked_user_id(user_id);
+  return Commit(&batch, {e});
+}
+
+absl::Status Feed::Unblock(const TokenClaims& caller, uint64_t user_id) {
+  if (user_id == 0) return status::Required("user_id");
+  std::lock_guard<std::mutex> lock(graph_mu_);
+  const uint64_t me = caller.user_id();
+  auto flags = [&](uint64_t a, uint64_t b) -> uint8_t {
+    auto v = db_->Get(blocks_, U64Key(a, b));
+    return v.ok() && v->has_value() && !(*v)->empty() ? static_cast<uint8_t>((**v)[0]) : 0;
+  };
+  uint8_t mine = flags(me, user_id);
+  if (!(mine & kIBlocked)) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  auto set = [&](uint64_t a, uint64_t b, uint8_t f) {
+    if (f == 0) {
+      batch.Delete(blocks_, U64Key(a, b));
+    } else {
+      batch.Put(blocks_, U64Key(a, b), std::string(1, static_cast<char>(f)));
+    }
+  };
+  set(me, user_id, mine & ~kIBlocked);
+  set(user_id, me, flags(user_id, me) & ~kBlockedMe);
+  ev::Event e = NewEvent(caller.org_id());
+  e.mutable_unblocked()->set_blocker_id(me);
+  e.mutable_unblocked()->set_blocked_user_id(user_id);
+  return Commit(&batch, {e});
+}
+
+absl::Status Feed::Mute(const TokenClaims& caller, uint64_t user_id) {
+  if (user_id == caller.user_id()) return absl::InvalidArgumentError("user_id: yourself");
+  auto target = RequirePeer(caller, user_id);
+  if (!target.ok()) return target.status();
+  rocksdb::WriteBatch batch;
+  batch.Put(mutes_, U64Key(caller.user_id(), user_id), "");
+  return db_->Write(&batch);
+}
+
+absl::Status Feed::Unmute(const TokenClaims& caller, uint64_t user_id) {
+  if (user_id == 0) return status::Required("user_id");
+  rocksdb::WriteBatch batch;
+  batch.Delete(mutes_, U64Key(caller.user_id(), user_id));
+  return db_->Write(&batch);
+}
+
+template <typename Response>
+static absl::StatusOr<Response> ListEdges(storage::Db* db, rocksdb::ColumnFamilyHandle* idx,
+                                          Directory* directory, uint64_t user_id, int32_t page_size,
+                                          const std::string& token) {
+  auto t = DecodeToken(token, "e");
+  if (!t.ok()) return t.status();
+  std::string prefix = U64Key(user_id);
+  std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator({}, idx));
+  // The cursor is the position (follow order) of the last edge returned.
+  it->Seek(t->cursor == 0 ? prefix : DescKey(user_id, t->cursor - 1));
+  std::vector<uint64_t> ids;
+  uint64_t last_order = 0;
+  bool more = false;
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (static_cast<int32_t>(ids.size()) == page_size) {
+      more = true;
+      break;
+    }
+    KeyReader r(absl::string_view(it->key().data(), it->key().size()));
+    r.ReadU64();
+    last_order = *r.ReadDescU64();
+    ids.push_back(*r.ReadU64());
+  }
+  auto people = directory->Get(ids);
+  if (!people.ok()) return people.status();
+  Response resp;
+  for (uint64_t id : ids) {
+    auto p = people->find(id);
+    if (p != people->end() && p->second.active) *resp.add_users() = p->second.ref;
+  }
+  if (more) resp.set_next_page_token(EncodeToken('e', last_order));
+  return resp;
+}
+
+absl::StatusOr<pb::ListFollowersResponse> Feed::ListFollowers(const TokenClaims& caller,
+                                                              const pb::ListFollowersRequest& req) {
+  auto size = PageSize(req.page_size());
+  if (!size.ok()) return size.status();
+  uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
+  if (user != caller.user_id()) {
+    auto peer = RequirePeer(caller, user);
+    if (!peer.ok()) return peer.status();
+  }
+  return ListEdges<pb::ListFollowersResponse>(db_, followers_idx_, directory_, user, *size,
+                                              req.page_token());
+}
+
+absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const TokenClaims& caller,
+                                                              const pb::ListFollowingRequest& req) {
+  auto size = PageSize(req.page_size());
+  if (!size.ok()) return size.status();
+  uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
+  if (user != caller.user_id()) {
+    auto peer = RequirePeer(caller, user);
+    if (!peer.ok()) return peer.status();
+  }
+  return ListEdges<pb::ListFollowingResponse>(db_, following_idx_, directory_, user, *size,
+                                              req.page_token());
+}
+
+// ---------------------------------------------------------------------------
+// Posts
+
+absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
+                                          const pb::CreatePostRequest& req) {
+  pb::Post post;
+  switch (req.kind()) {
+    case common::v1::POST_KIND_UNSPECIFIED:
+    case common::v1::POST_KIND_STATUS:
+      post.set_kind(common::v1::POST_KIND_STATUS);
+      break;
+    case common::v1::POST_KIND_QUESTION:
+      post.set_kind(common::v1::POST_KIND_QUESTION);
+      break;
+    default:
+      return absl::InvalidArgumentError(absl::StrCat("kind: unknown value ", req.kind()));
+  }
+  Visibility visibility = req.visibility();
+  if (visibility == common::v1::VISIBILITY_GROUP || req.group_id() != 0) {
+    return absl::UnimplementedError(
+        "group posts are not available yet (communities are not built)");
+  }
+  if (visibility != common::v1::VISIBILITY_UNSPECIFIED &&
+      visibility != common::v1::VISIBILITY_ORG && visibility != common::v1::VISIBILITY_FOLLOWERS) {
+    return absl::InvalidArgumentError(absl::StrCat("visibility: unknown value ", visibility));
+  }
+  if (visibility == common::v1::VISIBILITY_UNSPECIFIED) {
+    auto v = directory_->DefaultVisibility(caller.org_id());
+    if (!v.ok()) return v.status();
+    visibility = *v == common::v1::VISIBILITY_FOLLOWERS ? *v : common::v1::VISIBILITY_ORG;
+  }
+  post.set_visibility(visibility);
+  absl::Status s = ParseBody(caller, req.body(), post.mutable_mentions(), post.mutable_hashtags());
+  if (!s.ok()) return s;
+  auto me = directory_->GetOne(caller.user_id());
+  if (!me.ok()) return me.status();
+  if (!me->active) return absl::PermissionDeniedError("your account is not active");
+  s = CheckRate(caller.user_id());
+  if (!s.ok()) return s;
+
+  const uint64_t id = ids_->Next();
+  post.set_id(id);
+  post.set_org_id(caller.org_id());
+  *post.mutable_author() = me->ref;
+  post.set_body(req.body());
+  *post.mutable_create_time() = Ts(ids::TimeOf(id));
+
+  rocksdb::WriteBatch batch;
+  batch.Put(posts_, U64Key(id), post.SerializeAsString());
+  batch.Put(user_posts_, DescKey(caller.user_id(), id), "");
+  // Read-your-write: the author's own home timeline has it at once.
+  batch.Put(home_, DescKey(caller.user_id(), id), U64Value(caller.user_id()));
+  batch.Merge(counters_, CounterKey(kHomeCount, caller.user_id()), EncodeCounter(1));
+  std::vector<ev::Event> events;
+  ev::Event e = NewEvent(caller.org_id());
+  auto* pc = e.mutable_post_created();
+  pc->set_post_id(id);
+  *pc->mutable_author() = me->ref;
+  pc->set_kind(post.kind());
+  pc->set_body(post.body());
+  *pc->mutable_mentions() = post.mentions();
+  *pc->mutable_hashtags() = post.hashtags();
+  pc->set_visibility(post.visibility());
+  *pc->mutable_create_time() = post.create_time();
+  events.push_back(std::move(e));
+  if (post.mentions_size() > 0) {
+    ev::Event m = NewEvent(caller.org_id());
+    *m.mutable_mentioned()->mutable_author() = me->ref;
+    *m.mutable_mentioned()->mutable_mentioned_users() = post.mentions();
+    m.mutable_mentioned()->set_post_id(id);
+    events.push_back(std::move(m));
+  }
+  s = Commit(&batch, events);
+  if (!s.ok()) return s;
+  return post;
+}
+
+absl::StatusOr<pb::Post> Feed::GetPost(const TokenClaims& caller, uint64_t post_id) {
+  if (post_id == 0) return status::Required("post_id");
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
+  auto posts = Hydrate(*viewer, {post_id});
+  if (!posts.ok()) return posts.status();
+  if (posts->empty()) return NotFoundPost(post_id);
+  return std::move((*posts)[0]);
+}
+
+absl::Status Feed::DeletePost(const TokenClaims& caller, uint64_t post_id) {
+  if (post_id == 0) return status::Required("post_id");
+  auto post = ReadPost(post_id);
+  if (!post.ok()) return post.status();
+  if (!post->has_value() || (*post)->org_id() != caller.org_id()) return NotFoundPost(post_id);
+  const pb::Post& p = **post;
+  if (p.author().id() != caller.user_id()) {
+    auto viewer = LoadViewer(caller, false);
+    if (!viewer.ok()) return viewer.status();
+    if (!CanSee(*viewer, p)) return NotFoundPost(post_id);
+    auto me = directory_->GetOne(caller.user_id());
+    if (!me.ok()) return me.status();
+    if (!me->admin) {
+      return absl::PermissionDeniedError("only the author or an org admin can delete a post");
+    }
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(posts_, U64Key(post_id));
+  batch.Delete(user_posts_, DescKey(p.author().id(), post_id));
+  batch.Delete(home_, DescKey(p.author().id(), post_id));
+  batch.Delete(counters_, CounterKey(kPostLikes, post_id));
+  batch.Delete(counters_, CounterKey(kPostComments, post_id));
+  ev::Event e = NewEvent(caller.org_id());
+  e.mutable_post_deleted()->set_post_id(post_id);
+  e.mutable_post_deleted()->set_author_id(p.author().id());
+  return Commit(&batch, {e});
+}
+
+// ---------------------------------------------------------------------------
+// Comments and likes
+
+absl::Status Feed::FillComments(const Viewer& viewer, std::vector<pb::Comment>* comments) {
+  std::vector<uint64_t> authors;
+  for (const auto& c : *comments) authors.push_back(c.author().id());
+  auto people = directory_->Get(authors);
+  if (!people.ok()) return people.status();
+  std::vector<pb::Comment> kept;
+  for (auto& c : *comments) {
+    auto it = people->find(c.author().id());
+    if (it == people->end() || !it->second.active || viewer.blocked.contains(c.author().id())) {
+      continue;
+    }
+    *c.mutable_author() = it->second.ref;
+    auto count = [&](char kind) -> uint64_t {
+      auto v = db_->Get(counters_, CounterKey(kind, c.id()));
+      return v.ok() && v->has_value() ? std::max<int64_t>(0, DecodeCounter(**v)) : 0;
+    };
+    c.set_like_count(count(kCommentLikes));
+    if (c.parent_comment_id() == 0) c.set_reply_count(count(kCommentReplies));
+    auto liked = db_->Get(likes_, LikeKey(kLikeComment, c.id(), viewer.id));
+    c.set_viewer_has_liked(liked.ok() && liked->has_value());
+    kept.push_back(std::move(c));
+  }
+  *comments = std::move(kept);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<pb::Comment> Feed::RequireComment(const Viewer& viewer, uint64_t comment_id,
+                                                 pb::Post* post) {
+  if (comment_id == 0) return status::Required("comment_id");
+  auto v = db_->Get(comments_, U64Key(comment_id));
+  if (!v.ok()) return v.status();
+  pb::Comment c;
+  if (!v->has_value() || !c.ParseFromString(**v)) {
+    return absl::NotFoundError(absl::StrCat("comment ", comment_id, " not found"));
+  }
+  auto posts = Hydrate(viewer, {c.post_id()});
+  if (!posts.ok()) return posts.status();
+  if (posts->empty() || viewer.blocked.contains(c.author().id())) {
+    return absl::NotFoundError(absl::StrCat("comment ", comment_id, " not found"));
+  }
+  if (post != nullptr) *post = (*posts)[0];
+  return c;
+}
+
+absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
+                                                const pb::CreateCommentRequest& req) {
+  if (req.post_id() == 0) return status::Required("post_id");
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
+  auto posts = Hydrate(*viewer, {req.post_id()});
+  if (!posts.ok()) return posts.status();
+  if (posts->empty()) return NotFoundPost(req.post_id());
+  const pb::Post& post = (*posts)[0];
+  pb::Comment comment;
+  uint64_t parent_author = 0;
+  if (req.parent_comment_id() != 0) {
+    auto parent = RequireComment(*viewer, req.parent_comment_id(), nullptr);
+    if (!parent.ok()) return parent.status();
+    if (parent->post_id() != req.post_id()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parent_comment_id: comment ", req.parent_comment_id(), " is on another post"));
+    }
+    // Threads are two levels deep: a reply to a reply joins its top-level comment.
+    comment.set_parent_comment_id(parent->parent_comment_id() != 0 ? parent->parent_comment_id()
+                                                                   : parent->id());
+    parent_author = parent->author().id();
+  }
+  absl::Status s = ParseBody(caller, req.body(), comment.mutable_mentions(), nullptr);
+  if (!s.ok()) return s;
+  auto me = directory_->GetOne(caller.user_id());
+  if (!me.ok()) return me.status();
+  s = CheckRate(caller.user_id());
+  if (!s.ok()) return s;
+  const uint64_t id = ids_->Next();
+  comment.set_id(id);
+  comment.set_post_id(req.post_id());
+  *comment.mutable_author() = me->ref;
+  comment.set_body(req.body());
+  *comment.mutable_create_time() = Ts(ids::TimeOf(id));
+  rocksdb::WriteBatch batch;
+  batch.Put(comments_, U64Key(id), comment.SerializeAsString());
+  if (comment.parent_comment_id() == 0) {
+    batch.Put(post_comments_, U64Key(req.post_id(), id), "");
+  } else {
+    batch.Put(replies_, U64Key(comment.parent_comment_id(), id), "");
+    batch.Merge(counters_, CounterKey(kCommentReplies, comment.parent_comment_id()),
+                EncodeCounter(1));
+  }
+  batch.Merge(counters_, CounterKey(kPostComments, req.post_id()), EncodeCounter(1));
+  std::vector<ev::Event> events;
+  ev::Event e = NewEvent(caller.org_id());
+  auto* cc = e.mutable_comment_created();
+  cc->set_comment_id(id);
+  cc->set_post_id(req.post_id());
+  cc->set_parent_comment_id(comment.parent_comment_id());
+  *cc->mutable_author() = me->ref;
+  cc->set_body(comment.body());
+  *cc->mutable_create_time() = comment.create_time();
+  cc->set_post_author_id(post.author().id());
+  cc->set_parent_comment_author_id(parent_author);
+  cc->set_post_visibility(post.visibility());
+  events.push_back(std::move(e));
+  if (comment.mentions_size() > 0) {
+    ev::Event m = NewEvent(caller.org_id());
+    *m.mutable_mentioned()->mutable_author() = me->ref;
+    *m.mutable_mentioned()->mutable_mentioned_users() = comment.mentions();
+    m.mutable_mentioned()->set_post_id(req.post_id());
+    m.mutable_mentioned()->set_comment_id(id);
+    events.push_back(std::move(m));
+  }
+  s = Commit(&batch, events);
+  if (!s.ok()) return s;
+  return comment;
+}
+
+absl::Status Feed::DeleteComment(const TokenClaims& caller, uint64_t comment_id) {
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
+  pb::Post post;
+  auto c = RequireComment(*viewer, comment_id, &post);
+  if (!c.ok()) return c.status();
+  if (c->author().id() != caller.user_id() && post.author().id() != caller.user_id()) {
+    auto me = directory_->GetOne(caller.user_id());
+    if (!me.ok()) return me.status();
+    if (!me->admin) {
+      return absl::PermissionDeniedError(
+          "only the comment's author, the post's author or an org admin can delete a comment");
+    }
+  }
+  rocksdb::WriteBatch batch;
+  int64_t removed = 1;
+  batch.Delete(comments_, U64Key(comment_id));
+  if (c->parent_comment_id() == 0) {
+    batch.Delete(post_comments_, U64Key(c->post_id(), comment_id));
+    // Its replies go with it.
+    std::string prefix = U64Key(comment_id);
+    std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, replies_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      batch.Delete(comments_, it->key().ToString().substr(8));
+      batch.Delete(replies_, it->key());
+      ++removed;
+    }
+    batch.Delete(counters_, CounterKey(kCommentReplies, comment_id));
+  } else {
+    batch.Delete(replies_, U64Key(c->parent_comment_id(), comment_id));
+    batch.Merge(counters_, CounterKey(kCommentReplies, c->parent_comment_id()), EncodeCounter(-1));
+  }
+  batch.Merge(counters_, CounterKey(kPostComments, c->post_id()), EncodeCounter(-removed));
+  ev::Event e = NewEvent(caller.org_id());
+  e.mutable_comment_deleted()->set_comment_id(comment_id);
+  e.mutable_comment_deleted()->set_post_id(c->post_id());
+  e.mutable_comment_deleted()->set_author_id(c->author().id());
+  return Commit(&batch, {e});
+}
+
+absl::StatusOr<pb::GetThreadResponse> Feed::GetThread(const TokenClaims& caller,
+                                                      const pb::GetThreadRequest& req) {
+  auto size = PageSize(req.page_size());
+  if (!size.ok()) return size.status();
+  auto token = DecodeToken(req.page_token(), "t");
+  if (!token.ok()) return token.status();
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
+  if (req.post_id() == 0) return status::Required("post_id");
+  auto posts = Hydrate(*viewer, {req.post_id()});
+  if (!posts.ok()) return posts.status();
+  if (posts->empty()) return NotFoundPost(req.post_id());
+  pb::GetThreadResponse resp;
+  *resp.mutable_post() = std::move((*posts)[0]);
+  // Oldest first; the cursor is the last comment id returned. Comments hidden
+  // from the viewer (blocked or suspended authors) leave a page short.
+  std::string prefix = U64Key(req.post_id());
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, post_comments_));
+  it->Seek(token->cursor == 0 ? prefix : U64Key(req.post_id(), token->cursor + 1));
+  std::vector<pb::Comment> page;
+  uint64_t last = 0;
+  bool more = false;
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (static_cast<int32_t>(page.size()) == *size) {
+      more = true;
+      break;
+    }
+    last = DecodeU64(absl::string_view(it->key().data() + 8, 8));
+    auto v = db_->Get(comments_, U64Key(last));
+    pb::Comment c;
+    if (v.ok() && v->has_value() && c.ParseFromString(**v)) page.push_back(std::move(c));
+  }
+  absl::Status s = FillComments(*viewer, &page);
+  if (!s.ok()) return s;
+  for (auto& c : page) *resp.add_comments() = std::move(c);
+  if (more) resp.set_next_page_token(EncodeToken('t', last));
+  return resp;
+}
+
+absl::StatusOr<pb::ListRepliesResponse> Feed::ListReplies(const TokenClaims& caller,
+                                                          const pb::ListRepliesRequest& req) {
+  auto size = PageSize(req.page_size());
+  if (!size.ok()) return size.status();
+  auto token = DecodeToken(req.page_token(), "r");
+  if (!token.ok()) return token.status();
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
+  auto parent = RequireComment(*viewer, req.comment_id(), nullptr);
+  if (!parent.ok()) return parent.status();
+  std::string prefix = U64Key(req.comment_id());
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, replies_));
+  it->Seek(token->cursor == 0 ? prefix : U64Key(req.comment_id(), token->cursor + 1));
+  std::vector<pb::Comment> page;
+  uint64_t last = 0;
+  bool more = false;
+  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (static_cast<int32_t>(page.size()) == *size) {
+      more = true;
+      break;
+    }
+    last = DecodeU64(absl::string_view(it->key().data() + 8, 8));
+    auto v = db_->Get(comments_, U64Key(last));
+    pb::Comment c;
+    if (v.ok() && v->has_value() && c.ParseFromString(**v)) page.push_back(std::move(c));
+  }
+  absl::Status s = FillComments(*viewer, &page);
+  if (!s.ok()) return s;
+  pb::ListRepliesResponse resp;
+  for (auto& c : page) *resp.add_comments() = std::move(c);
+  if (more) resp.set_next_page_token(EncodeToken('r', last));
+  return resp;
+}
+
+absl::Status Feed::LikePost(const TokenClaims& caller, uint64_t post_id, bool like) {
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
+  if (post_id == 0) return status::Required("post_id");
+  auto posts = Hydrate(*viewer, {post_id});
+  if (!posts.ok()) return posts.status();
+  if (posts->empty()) return NotFoundPost(post_id);
+  const pb::Post& post = (*posts)[0];
+  auto me = directory_->GetOne(caller.user_id());
+  if (!me.ok()) return me.status();
+  std::lock_guard<std::mutex> lock(like_mu_);
+  const std::string key = LikeKey(kLikePost, post_id, caller.user_id());
+  auto existing = db_->Get(likes_, key);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value() == like) return absl::OkStatus();  // idempotent
+  rocksdb::WriteBatch batch;
+  ev::Event e = NewEvent(caller.org_id());
+  if (like) {
+    batch.Put(likes_, key, "");
+    *e.mutable_liked()->mutable_user() = me->ref;
+    e.mutable_liked()->set_post_id(post_id);
+    e.mutable_liked()->set_content_author_id(post.author().id());
+  } else {
+    batch.Delete(likes_, key);
+    e.mutable_unliked()->set_user_id(caller.user_id());
+    e.mutable_unliked()->set_post_id(post_id);
+  }
+  batch.Merge(counters_, CounterKey(kPostLikes, post_id), EncodeCounter(like ? 1 : -1));
+  return Commit(&batch, {e});
+}
+
+absl::Status Feed::LikeComment(const TokenClaims& caller, uint64_t comment_id, bool like) {
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
+  auto c = RequireComment(*viewer, comment_id, nullptr);
+  if (!c.ok()) return c.status();
+  auto me = directory_->GetOne(caller.user_id());
+  if (!me.ok()) return me.status();
+  std::lock_guard<std::mutex> lock(like_mu_);
+  const std::string key = LikeKey(kLikeComment, comment_id, caller.user_id());
+  auto existing = db_->Get(likes_, key);
+  if (!existing.ok()) return existing.status();
+  if (existing->has_value() == like) return absl::OkStatus();
+  rocksdb::WriteBatch batch;
+  ev::Event e = NewEvent(caller.org_id());
+  if (like) {
+    batch.Put(likes_, key, "");
+    *e.mutable_liked()->mutable_user() = me->ref;
+    e.mutable_liked()->set_post_id(c->post_id());
+    e.mutable_liked()->set_comment_id(comment_id);
+    e.mutable_liked()->set_content_author_id(c->author().id());
+  } else {
+    batch.Delete(likes_, key);
+    e.mutable_unliked()->set_user_id(caller.user_id());
+    e.mutable_unliked()->set_post_id(c->post_id());
+    e.mutable_unliked()->set_comment_id(comment_id);
+  }
+  batch.Merge(counters_, CounterKey(kCommentLikes, comment_id), EncodeCounter(like ? 1 : -1));
+  return Commit(&batch, {e});
+}
+
+// ---------------------------------------------------------------------------
+// Timelines
+
+absl::StatusOr<pb::ListUserTimelineResponse> Feed::ListUserTimeline(
+    const TokenClaims& caller, const pb::ListUserTimelineRequest& req) {
+  auto size = PageSize(req.page_size());
+  if (!size.ok()) return size.status();
+  auto token = DecodeToken(req.page_token(), "u");
+  if (!token.ok()) return token.status();
+  const uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
+  if (user != caller.user_id()) {
+    auto peer = RequirePeer(caller, user);
+    if (!peer.ok()) return peer.status();
+    if (viewer->blocked.contains(user)) {
+      return absl::NotFoundError(absl::StrCat("user ", user, " not found"));
+    }
+  }
+  pb::ListUserTimelineResponse resp;
+  uint64_t cursor = token->cursor;
+  // Followers-only posts a non-follower may not see do not fill the page.
+  while (resp.posts_size() < *size) {
+    std::vector<uint64_t> ids = AuthorPostIds(user, cursor, *size - resp.posts_size() + 1);
+    const bool more = static_cast<int32_t>(ids.size()) > *size - resp.posts_size();
+    if (more) ids.pop_back();
+    if (ids.empty()) break;
+    cursor = ids.back();
+    auto posts = Hydrate(*viewer, ids);
+    if (!posts.ok()) return posts.status();
+    for (auto& p : *posts) *resp.add_posts() = std::move(p);
+    if (!more) {
+      cursor = 0;
+      break;
+    }
+  }
+  if (cursor != 0) resp.set_next_page_token(EncodeToken('u', cursor));
+  return resp;
+}
+
+absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
+    const TokenClaims& caller, const pb::ListHomeTimelineRequest& req) {
+  auto size = PageSize(req.page_size());
+  if (!size.ok()) return size.status();
+  auto token = DecodeToken(req.page_token(), "hp");
+  if (!token.ok()) return token.status();
+  auto viewer = LoadViewer(caller, true);
+  if (!viewer.ok()) return viewer.status();
+  const uint64_t owner = caller.user_id();
+  const uint64_t horizon = Horizon(owner);
+  const size_t want = static_cast<size_t>(*size);
+  pb::ListHomeTimelineResponse resp;
+  char mode = token->mode;
+  uint64_t cursor = token->cursor;  // exclusive; 0: newest
+  auto accept = [&](uint64_t author) {
+    return !viewer->muted.contains(author) && !viewer->blocked.contains(author);
+  };
+  auto take = [&](std::vector<uint64_t>& ids) -> absl::Status {
+    auto posts = Hydrate(*viewer, ids);
+    if (!posts.ok()) return posts.status();
+    for (auto& p : *posts) *resp.add_posts() = std::move(p);
+    return absl::OkStatus();
+  };
+
+  if (mode == 'h') {
+    // The materialized head (ids above the horizon), merged with the heavy
+    // authors the reader follows, whose posts were not pushed.
+    const std::vector<uint64_t> heavy = HeavyFollowees(owner);
+    std::string prefix = U64Key(owner);
+    std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, home_));
+    while (resp.posts_size() < *size) {
+      const size_t need = want - resp.posts_size();
+      std::vector<std::pair<uint64_t, uint64_t>> candidates;  // (post id, author)
+      it->Seek(cursor == 0 ? prefix : DescKey(owner, cursor - 1));
+      bool head_exhausted = true;
+      for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+        const uint64_t id = DecodeDescU64(absl::string_view(it->key().data() + 8, 8));
+        if (id <= horizon) break;
+        if (candidates.size() == need) {
+          head_exhausted = false;
+          break;
+        }
+        const uint64_t author = DecodeU64(it->value().ToString());
+        candidates.emplace_back(id, author);
+      }
+      if (!it->status().ok()) return FromRocks(it->status(), "home");
+      for (uint64_t h : heavy) {
+        if (!accept(h)) continue;
+        for (uint64_t id : AuthorPostIds(h, cursor, need)) {
+          if (id <= horizon) break;
+          candidates.emplace_back(id, h);
+        }
+      }
+      std::sort(candidates.begin(), candidates.end(), std::greater<>());
+      candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+      // A full set of candidates may have more behind it (a heavy author's
+      // next post, or the head's): stay in head mode.
+      if (candidates.size() >= need) head_exhausted = false;
+      if (candidates.size() > need) candidates.resize(need);
+      if (candidates.empty()) {
+        mode = 'p';
+        break;
+      }
+      std::vector<uint64_t> ids;
+      for (auto [id, author] : candidates) {
+        if (accept(author)) ids.push_back(id);
+      }
+      cursor = candidates.back().first;
+      absl::Status s = take(ids);
+      if (!s.ok()) return s;
+      if (head_exhausted && resp.posts_size() < *size) {
+        mode = 'p';
+        break;
+      }
+    }
+    if (mode == 'p' && (cursor == 0 || cursor > horizon + 1)) cursor = horizon + 1;
+  }
+
+  bool more = resp.posts_size() == *size;
+  if (mode == 'p' && resp.posts_size() < *size) {
+    // Past the head: a k-way merge over the followees' user timelines (and the
+    // reader's own), one seek per followee and one per post taken.
+    std::vector<uint64_t> authors = Followees(owner);
+    authors.push_back(owner);
+    using Head = std::pair<uint64_t, uint64_t>;  // (post id, author)
+    std::priority_queue<Head> heap;
+    for (uint64_t a : authors) {
+      if (!accept(a)) continue;
+      auto ids = AuthorPostIds(a, cursor, 1);
+      if (!ids.empty()) heap.emplace(ids[0], a);
+    }
+    while (resp.posts_size() < *size && !heap.empty()) {
+      std::vector<uint64_t> ids;
+      while (ids.size() < want - resp.posts_size() && !heap.empty()) {
+        auto [id, author] = heap.top();
+        heap.pop();
+        ids.push_back(id);
+        auto next = AuthorPostIds(author, id, 1);
+        if (!next.empty()) heap.emplace(next[0], author);
+      }
+      cursor = ids.back();
+      absl::Status s = take(ids);
+      if (!s.ok()) return s;
+    }
+    more = !heap.empty();
+  }
+  if (more && cursor != 0) resp.set_next_page_token(EncodeToken(mode, cursor));
+  return resp;
+}
+
+// ---------------------------------------------------------------------------
+// Fan-out
+
+absl::Status Feed::ForEachFollower(
+    uint64_t author, const std::function<absl::Status(std::vector<uint64_t>&)>& chunk) {
+  std::string prefix = U64Key(author);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, followers_));
+  std::vector<uint64_t> batch;
+  batch.reserve(options_.fanout_batch);
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    batch.push_back(DecodeU64(absl::string_view(it->key().data() + 8, 8)));
+    if (batch.size() == options_.fanout_batch) {
+      absl::Status s = chunk(batch);
+      if (!s.ok()) return s;
+      batch.clear();
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "followers");
+  if (!batch.empty()) return chunk(batch);
+  return absl::OkStatus();
+}
+
+absl::Status Feed::FanOutPost(const ev::Event& event) {
+  const auto& pc = event.post_created();
+  const uint64_t author = pc.author().id();
+  if (FollowerCount(author) > options_.fanout_push_threshold) {
+    // Hybrid: a heavy author is not pushed; readers merge their posts.
+    rocksdb::WriteBatch batch;
+    batch.Put(heavy_, U64Key(author), "");
+    return db_->Write(&batch);
+  }
+  return ForEachFollower(author, [&](std::vector<uint64_t>& followers) -> absl::Status {
+    absl::Status s = PutHomeEntries(pc.post_id(), author, followers);
+    if (!s.ok()) return s;
+    return TrimHomes(followers);
+  });
+}
+
+absl::Status Feed::FanOutDelete(const ev::Event& event) {
+  const auto& pd = event.post_deleted();
+  const uint64_t author = pd.author_id();
+  return ForEachFollower(author, [&](std::vector<uint64_t>& followers) -> absl::Status {
+    rocksdb::WriteBatch batch;
+    for (uint64_t f : followers) batch.Delete(home_, DescKey(f, pd.post_id()));
+    return db_->Write(&batch);
+  });
+}
+
+absl::Status Feed::FanOut(const std::vector<storage::OutboxEntry>& entries) {
+  for (const auto& entry : entries) {
+    auto event = events::DecodeFromOutbox(entry, outbox_->producer_id());
+    if (!event.ok()) return event.status();
+    absl::Status s;
+    switch (event->payload_case()) {
+      case ev::Event::kPostCreated:
+        s = FanOutPost(*event);
+        break;
+      case ev::Event::kPostDeleted:
+        s = FanOutDelete(*event);
+        break;
+      default:
+        break;
+    }
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Feed::DeliverTimelineEntries(const pb::DeliverTimelineEntriesRequest& req) {
+  if (req.post().id() == 0) return status::Required("post.id");
+  if (static_cast<size_t>(req.recipient_user_ids_size()) > kMaxDeliverRecipients) {
+    return status::TooMany("recipient_user_ids", req.recipient_user_ids_size(),
+                           kMaxDeliverRecipients);
+  }
+  std::vector<uint64_t> owners(req.recipient_user_ids().begin(), req.recipient_user_ids().end());
+  for (uint64_t o : owners) {
+    if (!options_.shards.IsLocal(o)) {
+      return absl::InvalidArgumentError(absl::StrCat("recipient ", o, " is not on this shard"));
+    }
+  }
+  // The compact copy first, so an entry never points at a missing post.
+  pb::Post copy = req.post();
+  copy.clear_like_count();
+  copy.clear_comment_count();
+  copy.clear_viewer_has_liked();
+  copy.clear_accepted_comment_id();
+  rocksdb::WriteBatch batch;
+  batch.Put(posts_, U64Key(copy.id()), copy.SerializeAsString());
+  absl::Status s = db_->Write(&batch);
+  if (!s.ok()) return s;
+  s = PutHomeEntries(copy.id(), copy.author().id(), owners);
+  if (!s.ok()) return s;
+  return TrimHomes(owners);
+}
+
+absl::Status Feed::RemoveTimelineEntries(const pb::RemoveTimelineEntriesRequest& req) {
+  if (req.post_id() == 0) return status::Required("post_id");
+  if (static_cast<size_t>(req.recipient_user_ids_size()) > kMaxDeliverRecipients) {
+    return status::TooMany("recipient_user_ids", req.recipient_user_ids_size(),
+                           kMaxDeliverRecipients);
+  }
+  rocksdb::WriteBatch batch;
+  batch.Delete(posts_, U64Key(req.post_id()));
+  for (uint64_t o : req.recipient_user_ids()) {
+    if (!options_.shards.IsLocal(o)) {
+      return absl::InvalidArgumentError(absl::StrCat("recipient ", o, " is not on this shard"));
+    }
+    batch.Delete(home_, DescKey(o, req.post_id()));
+  }
+  return db_->Write(&batch);
+}
+
+absl::StatusOr<pb::ApplyEventsResponse> Feed::ApplyEvents(const pb::ApplyEventsRequest& req) {
+  // Other shards' halves of follows and blocks: the followee's follower edge
+  // and the blocked person's block flag live on their own shard.
+  auto through = events::ApplyBatch(
+      *applied_, req.batch(), [&](const ev::Event& e, rocksdb::WriteBatch* batch) -> absl::Status {
+        switch (e.payload_case()) {
+          case ev::Event::kFollowed: {
+            const uint64_t follower = e.followed().follower().id();
+            const uint64_t followee = e.followed().followee().id();
+            if (!options_.shards.IsLocal(followee)) return absl::OkStatus();
+            auto existing = db_->Get(followers_, U64Key(followee, follower));
+            if (!existing.ok()) return existing.status();
+            if (existing->has_value()) return absl::OkStatus();
+            const uint64_t order = ids_->Next();
+            batch->Put(followers_, U64Key(followee, follower), U64Value(order));
+            batch->Put(followers_idx_, IdxKey(followee, order, follower), "");
+            batch->Merge(counters_, CounterKey(kFollowerCount, followee), EncodeCounter(1));
+            return absl::OkStatus();
+          }
+          case ev::Event::kUnfollowed: {
+            const uint64_t follower = e.unfollowed().follower().id();
+            const uint64_t followee = e.unfollowed().followee().id();
+            if (!options_.shards.IsLocal(followee)) return absl::OkStatus();
+            auto existing = db_->Get(followers_, U64Key(followee, follower));
+            if (!existing.ok()) return existing.status();
+            if (!existing->has_value()) return absl::OkStatus();
+            batch->Delete(followers_, U64Key(followee, follower));
+            batch->Delete(followers_idx_, IdxKey(followee, DecodeU64(**existing), follower));
+            batch->Merge(counters_, CounterKey(kFollowerCount, followee), EncodeCounter(-1));
+            return absl::OkStatus();
+          }
+          default:
+            return absl::OkStatus();  // not this consumer's concern
+        }
+      });
+  if (!through.ok()) return through.status();
+  pb::ApplyEventsResponse resp;
+  resp.set_applied_through_sequence(*through);
+  return resp;
+}
+
+}  // namespace parley::feed

@@ -1,0 +1,198 @@
+// Feed: the follow graph, posts, comments, likes and timelines of the people
+// homed on this shard, with durable hybrid fan-out (docs/architecture.md, "Feed").
+//
+// Every write commits its records and its events in one WriteBatch through
+// the outbox before returning. Subscribers of the outbox:
+//   - "fanout": this shard's fan-out worker (DeliverEvents): pushes new posts
+//     into followers' home timelines, removes deleted ones;
+//   - any configured event subscribers (search, notifications, federation).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "feed/src/directory.h"
+#include "parley/common/v1/auth.pb.h"
+#include "parley/events/v1/events.pb.h"
+#include "parley/feed/v1/feed.pb.h"
+#include "parley/ids/ids.h"
+#include "parley/shard/shard.h"
+#include "parley/storage/applied.h"
+#include "parley/storage/db.h"
+#include "parley/storage/outbox.h"
+
+namespace parley::feed {
+
+namespace pb = ::parley::feed::v1;
+using common::v1::TokenClaims;
+
+// Named limits (feed.proto states them; tests check each).
+inline constexpr size_t kMaxBodyChars = 5000;
+inline constexpr size_t kMaxMentions = 50;
+inline constexpr size_t kMaxHashtags = 30;
+inline constexpr size_t kMaxHashtagChars = 100;
+inline constexpr int32_t kDefaultPageSize = 20;
+inline constexpr int32_t kMaxPageSize = 100;
+inline constexpr size_t kMaxDeliverRecipients = 10000;
+
+struct FeedOptions {
+  shard::ShardMap shards = shard::ShardMap::Single();
+  // Materialized home timeline entries kept per person (the hot head).
+  size_t home_head = 800;
+  // Trimming starts when a head has grown by this many entries past home_head.
+  size_t home_trim_slack = 200;
+  // Recent posts copied into the follower's head on follow.
+  size_t follow_backfill = 100;
+  // Authors with more followers are not pushed; readers merge their posts.
+  uint64_t fanout_push_threshold = 10000;
+  // Home timeline entries per WriteBatch during fan-out.
+  size_t fanout_batch = 10000;
+  // Posts plus comments per person per minute (a token bucket with this burst).
+  int32_t writes_per_minute = 60;
+  // The clock for rate limits.
+  std::function<absl::Time()> now = [] { return absl::Now(); };
+};
+
+class Feed {
+ public:
+  static std::vector<std::string> ColumnFamilies();
+  // `db` must have been opened with ColumnFamilies().
+  static absl::StatusOr<std::unique_ptr<Feed>> Create(storage::Db* db, Directory* directory,
+                                                      FeedOptions options);
+
+  storage::Outbox* outbox() const { return outbox_.get(); }
+  const FeedOptions& options() const { return options_; }
+
+  // --- Graph ---
+  absl::Status Follow(const TokenClaims& caller, uint64_t user_id);
+  absl::Status Unfollow(const TokenClaims& caller, uint64_t user_id);
+  absl::StatusOr<pb::ListFollowersResponse> ListFollowers(const TokenClaims& caller,
+                                                          const pb::ListFollowersRequest& req);
+  absl::StatusOr<pb::ListFollowingResponse> ListFollowing(const TokenClaims& caller,
+                                                          const pb::ListFollowingRequest& req);
+  absl::Status Block(const TokenClaims& caller, uint64_t user_id);
+  absl::Status Unblock(const TokenClaims& caller, uint64_t user_id);
+  absl::Status Mute(const TokenClaims& caller, uint64_t user_id);
+  absl::Status Unmute(const TokenClaims& caller, uint64_t user_id);
+
+  // --- Posts, comments, likes ---
+  absl::StatusOr<pb::Post> CreatePost(const TokenClaims& caller, const pb::CreatePostRequest& req);
+  absl::StatusOr<pb::Post> GetPost(const TokenClaims& caller, uint64_t post_id);
+  absl::Status DeletePost(const TokenClaims& caller, uint64_t post_id);
+  absl::StatusOr<pb::GetThreadResponse> GetThread(const TokenClaims& caller,
+                                                  const pb::GetThreadRequest& req);
+  absl::StatusOr<pb::ListRepliesResponse> ListReplies(const TokenClaims& caller,
+                                                      const pb::ListRepliesRequest& req);
+  absl::StatusOr<pb::Comment> CreateComment(const TokenClaims& caller,
+                                            const pb::CreateCommentRequest& req);
+  absl::Status DeleteComment(const TokenClaims& caller, uint64_t comment_id);
+  absl::Status LikePost(const TokenClaims& caller, uint64_t post_id, bool like);
+  absl::Status LikeComment(const TokenClaims& caller, uint64_t comment_id, bool like);
+
+  // --- Timelines ---
+  absl::StatusOr<pb::ListHomeTimelineResponse> ListHomeTimeline(
+      const TokenClaims& caller, const pb::ListHomeTimelineRequest& req);
+  absl::StatusOr<pb::ListUserTimelineResponse> ListUserTimeline(
+      const TokenClaims& caller, const pb::ListUserTimelineRequest& req);
+
+  // --- Internal ---
+  // The fan-out worker: applies a batch of this shard's own events (a
+  // storage::DeliverFn for the "fanout" subscriber).
+  absl::Status FanOut(const std::vector<storage::OutboxEntry>& entries);
+  // DeliverTimelineEntries / RemoveTimelineEntries for recipients on this shard.
+  absl::Status DeliverTimelineEntries(const pb::DeliverTimelineEntriesRequest& req);
+  absl::Status RemoveTimelineEntries(const pb::RemoveTimelineEntriesRequest& req);
+  absl::StatusOr<pb::ApplyEventsResponse> ApplyEvents(const pb::ApplyEventsRequest& req);
+
+  // Statistics for tests and benchmarks.
+  uint64_t HomeEntryCount(uint64_t owner);  // entries physically in the head
+  uint64_t FollowerCount(uint64_t user_id);
+
+ private:
+  Feed(storage::Db* db, Directory* directory, FeedOptions options);
+
+  struct Viewer {
+    uint64_t id = 0;
+    uint64_t org_id = 0;
+    absl::flat_hash_set<uint64_t> blocked;  // either direction
+    absl::flat_hash_set<uint64_t> muted;
+  };
+  absl::StatusOr<Viewer> LoadViewer(const TokenClaims& caller, bool with_mutes);
+  absl::StatusOr<Person> RequirePeer(const TokenClaims& caller, uint64_t user_id);
+  absl::StatusOr<std::optional<pb::Post>> ReadPost(uint64_t post_id);
+  bool Follows(uint64_t follower, uint64_t followee);
+  // Whether `viewer` may read `post` (author activity checked separately).
+  bool CanSee(const Viewer& viewer, const pb::Post& post);
+  // Loads, filters and hydrates posts (counts, liked flags, authors), in order.
+  absl::StatusOr<std::vector<pb::Post>> Hydrate(const Viewer& viewer,
+                                                const std::vector<uint64_t>& post_ids);
+  absl::Status FillComments(const Viewer& viewer, std::vector<pb::Comment>* comments);
+  absl::StatusOr<pb::Comment> RequireComment(const Viewer& viewer, uint64_t comment_id,
+                                             pb::Post* post);
+
+  absl::Status CheckRate(uint64_t user_id);
+  absl::Status ParseBody(const TokenClaims& caller, const std::string& body,
+                         google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions,
+                         google::protobuf::RepeatedPtrField<std::string>* hashtags);
+  absl::Status Commit(rocksdb::WriteBatch* batch, const std::vector<events::v1::Event>& events);
+  events::v1::Event NewEvent(uint64_t org_id);
+
+  // Timeline building blocks.
+  void RemoveAuthorFromHome(uint64_t owner, uint64_t author, rocksdb::WriteBatch* batch);
+  absl::Status Backfill(uint64_t owner, uint64_t author);
+  absl::Status PutHomeEntries(uint64_t post_id, uint64_t author,
+                              const std::vector<uint64_t>& owners);
+  absl::Status TrimHomes(const std::vector<uint64_t>& owners);
+  uint64_t Horizon(uint64_t owner);
+  std::vector<uint64_t> Followees(uint64_t user_id);
+  std::vector<uint64_t> HeavyFollowees(uint64_t user_id);
+  // Newest post ids of `author` older than `before` (exclusive; 0: newest).
+  std::vector<uint64_t> AuthorPostIds(uint64_t author, uint64_t before, size_t limit);
+  absl::Status FanOutPost(const events::v1::Event& event);
+  absl::Status FanOutDelete(const events::v1::Event& event);
+  absl::Status ForEachFollower(uint64_t author,
+                               const std::function<absl::Status(std::vector<uint64_t>&)>& chunk);
+
+  storage::Db* const db_;
+  Directory* const directory_;
+  const FeedOptions options_;
+  std::unique_ptr<ids::IdGenerator> ids_;
+  std::unique_ptr<storage::Outbox> outbox_;
+  std::unique_ptr<storage::AppliedSequences> applied_;
+  rocksdb::ColumnFamilyHandle* posts_;
+  rocksdb::ColumnFamilyHandle* user_posts_;
+  rocksdb::ColumnFamilyHandle* home_;
+  rocksdb::ColumnFamilyHandle* following_;
+  rocksdb::ColumnFamilyHandle* following_idx_;
+  rocksdb::ColumnFamilyHandle* followers_;
+  rocksdb::ColumnFamilyHandle* followers_idx_;
+  rocksdb::ColumnFamilyHandle* blocks_;
+  rocksdb::ColumnFamilyHandle* mutes_;
+  rocksdb::ColumnFamilyHandle* comments_;
+  rocksdb::ColumnFamilyHandle* post_comments_;
+  rocksdb::ColumnFamilyHandle* replies_;
+  rocksdb::ColumnFamilyHandle* likes_;
+  rocksdb::ColumnFamilyHandle* counters_;
+  rocksdb::ColumnFamilyHandle* meta_;
+  rocksdb::ColumnFamilyHandle* heavy_;
+
+  std::mutex graph_mu_;  // follow/unfollow/block: check-then-write of edges and counts
+  std::mutex like_mu_;   // like/unlike: check-then-write of like records and counts
+  std::mutex home_mu_;   // trimming and horizon updates
+  struct Bucket {
+    double tokens;
+    absl::Time updated;
+  };
+  std::mutex rate_mu_;
+  absl::flat_hash_map<uint64_t, Bucket> buckets_;  // guarded by rate_mu_
+};
+
+}  // namespace parley::feed

@@ -1,0 +1,166 @@
+#include "feed/src/module.h"
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "parley/auth/identity_keys.h"
+#include "parley/config/config.h"
+#include "parley/log/log.h"
+
+ABSL_FLAG(std::string, identity_addr, "",
+          "host:port of identity (parley-feed only; the all-in-one uses its own)");
+ABSL_FLAG(int, shard_count, 1, "number of feed shards (1..1024); only 1 is supported so far");
+ABSL_FLAG(int, shard_index, 0, "this process's feed shard, 0..shard_count-1");
+ABSL_FLAG(std::string, shard_addrs, "",
+          "every feed shard's host:port in shard order, comma-separated");
+ABSL_FLAG(int64_t, fanout_push_threshold, 10000,
+          "authors with more followers are not pushed to home timelines but merged at read "
+          "time (1..100000000)");
+ABSL_FLAG(int, home_timeline_head, 800,
+          "materialized home timeline entries kept per person (20..100000)");
+ABSL_FLAG(int, post_rate_per_minute, 60,
+          "posts plus comments one person may write per minute (1..100000)");
+ABSL_FLAG(int, user_cache_ttl_s, 10,
+          "seconds feed caches people from identity; a suspension hides content within it "
+          "(0..3600)");
+ABSL_FLAG(std::string, search_addr, "", "host:port of search, subscribed to feed's events");
+ABSL_FLAG(std::string, notify_addr, "", "host:port of notifications, subscribed to feed's events");
+ABSL_FLAG(std::string, federation_addr, "", "host:port of federation, subscribed to feed's events");
+
+namespace parley::feed {
+
+void ChannelSlot::Set(std::shared_ptr<grpc::Channel> channel) {
+  std::lock_guard<std::mutex> lock(mu_);
+  channel_ = std::move(channel);
+  cv_.notify_all();
+}
+
+std::shared_ptr<grpc::Channel> ChannelSlot::Get() {
+  std::unique_lock<std::mutex> lock(mu_);
+  cv_.wait(lock, [&] { return channel_ != nullptr; });
+  return channel_;
+}
+
+absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
+    const server::CommonConfig& config, auth::ServiceCredential* credential,
+    std::shared_ptr<ChannelSlot> identity_channel) {
+  auto module = std::make_unique<FeedModule>();
+  FeedOptions options;
+  const int shard_count = absl::GetFlag(FLAGS_shard_count);
+  auto shards = shard::ShardMap::Create(shard_count, absl::GetFlag(FLAGS_shard_index),
+                                        absl::GetFlag(FLAGS_shard_addrs));
+  if (!shards.ok()) return shards.status();
+  if (shards->count() > 1) {
+    return absl::UnimplementedError(
+        "shard_count: feed runs as one shard so far; cross-shard fan-out is not built yet");
+  }
+  options.shards = *shards;
+  const int64_t threshold = absl::GetFlag(FLAGS_fanout_push_threshold);
+  absl::Status s = config::CheckRange("fanout_push_threshold", threshold, 1, 100000000);
+  if (!s.ok()) return s;
+  options.fanout_push_threshold = static_cast<uint64_t>(threshold);
+  const int head = absl::GetFlag(FLAGS_home_timeline_head);
+  s = config::CheckRange("home_timeline_head", head, 20, 100000);
+  if (!s.ok()) return s;
+  options.home_head = static_cast<size_t>(head);
+  options.home_trim_slack = std::max<size_t>(20, options.home_head / 4);
+  const int rate = absl::GetFlag(FLAGS_post_rate_per_minute);
+  s = config::CheckRange("post_rate_per_minute", rate, 1, 100000);
+  if (!s.ok()) return s;
+  options.writes_per_minute = rate;
+  const int ttl = absl::GetFlag(FLAGS_user_cache_ttl_s);
+  s = config::CheckRange("user_cache_ttl_s", ttl, 0, 3600);
+  if (!s.ok()) return s;
+
+  if (identity_channel == nullptr) {
+    const std::string addr = absl::GetFlag(FLAGS_identity_addr);
+    auto hp = config::ParseHostPort("identity_addr", addr);
+    if (!hp.ok()) return hp.status();
+    identity_channel = std::make_shared<ChannelSlot>();
+    identity_channel->Set(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  }
+  module->identity_channel = identity_channel;
+
+  storage::DbOptions db_options;
+  db_options.path = config.data_dir + "/feed";
+  db_options.column_families = Feed::ColumnFamilies();
+  db_options.sync_writes = config.sync_writes;
+  db_options.prefix_bloom_lengths = {{"home", 8},      {"user_posts", 8}, {"followers", 8},
+                                     {"following", 8}, {"blocks", 8},     {"mutes", 8}};
+  auto db = storage::Db::Open(db_options);
+  if (!db.ok()) return db.status();
+  module->db = *std::move(db);
+
+  module->directory = std::make_unique<IdentityDirectory>(
+      [slot = identity_channel] { return slot->Get(); }, credential, absl::Seconds(ttl));
+  auto feed = Feed::Create(module->db.get(), module->directory.get(), options);
+  if (!feed.ok()) return feed.status();
+  module->feed = *std::move(feed);
+
+  auto user_verifier = std::make_shared<auth::Verifier>(
+      std::make_shared<auth::KeyRing>(),
+      auth::VerifierOptions{
+          .kind = auth::TokenKind::TOKEN_KIND_USER_ACCESS,
+          .refresh_keys = [slot = identity_channel, credential](auth::KeyRing& ring) {
+            return auth::IdentityKeyFetcher(slot->Get(), credential)(ring);
+          }});
+  auto service_ring = std::make_shared<auth::KeyRing>();
+  service_ring->Add(credential->verification_key());
+  auto service_verifier = std::make_shared<auth::Verifier>(
+      service_ring, auth::VerifierOptions{.kind = auth::TokenKind::TOKEN_KIND_SERVICE});
+  module->authenticator = std::make_unique<auth::Authenticator>(user_verifier, service_verifier);
+  module->public_service =
+      std::make_unique<FeedGrpcService>(module->feed.get(), module->authenticator.get());
+  module->internal_service =
+      std::make_unique<FeedInternalGrpcService>(module->feed.get(), module->authenticator.get());
+
+  // Subscribers of the outbox: the fan-out worker, then each configured service.
+  Feed* f = module->feed.get();
+  storage::Outbox* outbox = f->outbox();
+  module->dispatchers.push_back(std::make_unique<storage::Dispatcher>(
+      outbox,
+      storage::DispatcherOptions{.subscriber = "fanout",
+                                 .max_batch = 256,
+                                 .initial_backoff = absl::Milliseconds(50),
+                                 .max_backoff = absl::Seconds(5),
+                                 .idle_poll = absl::Seconds(1)},
+      [f](const std::vector<storage::OutboxEntry>& entries) { return f->FanOut(entries); }));
+  struct Peer {
+    const char* name;
+    std::string addr;
+    const char* method;
+  };
+  for (const Peer& p : {Peer{"search", absl::GetFlag(FLAGS_search_addr),
+                             "/parley.search.v1.SearchInternalService/ApplyEvents"},
+                        Peer{"notify", absl::GetFlag(FLAGS_notify_addr),
+                             "/parley.notify.v1.NotificationInternalService/ApplyEvents"},
+                        Peer{"federation", absl::GetFlag(FLAGS_federation_addr),
+                             "/parley.federation.v1.FederationInternalService/ApplyEvents"}}) {
+    if (p.addr.empty()) continue;
+    auto hp = config::ParseHostPort(absl::StrCat(p.name, "_addr"), p.addr);
+    if (!hp.ok()) return hp.status();
+    auto subscriber = std::make_shared<events::Subscriber>(
+        p.name, grpc::CreateChannel(p.addr, grpc::InsecureChannelCredentials()), p.method,
+        credential);
+    module->dispatchers.push_back(std::make_unique<storage::Dispatcher>(
+        outbox, storage::DispatcherOptions{.subscriber = p.name},
+        events::DeliverTo(subscriber, outbox->producer_id())));
+  }
+  for (auto& d : module->dispatchers) d->Start();
+  log::Info("feed ready", {{"producer", outbox->producer_id()},
+                           {"home_timeline_head", static_cast<int64_t>(options.home_head)},
+                           {"fanout_push_threshold", threshold}});
+  return module;
+}
+
+FeedModule::~FeedModule() {
+  for (auto& d : dispatchers) d->Stop();
+}
+
+std::vector<server::HostedService> FeedModule::Hosted() {
+  return {{public_service.get(), pb::FeedService::service_full_name()},
+          {internal_service.get(), pb::FeedInternalService::service_full_name()}};
+}
+
+}  // namespace parley::feed

@@ -1,0 +1,57 @@
+// Feed's part of the object graph, built from the common flags plus feed's own
+// (--identity_addr, --shard_*, --fanout_push_threshold, --home_timeline_head,
+// event subscribers). parley-feed and the all-in-one parley build it here.
+#pragma once
+
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "feed/src/directory.h"
+#include "feed/src/feed.h"
+#include "feed/src/feed_service.h"
+#include "parley/events/events.h"
+#include "parley/server/flags.h"
+#include "parley/server/server.h"
+#include "parley/storage/db.h"
+#include "parley/storage/outbox.h"
+
+namespace parley::feed {
+
+// A channel that exists only later (the all-in-one's in-process channel is
+// created when its server starts). Get() waits for Set().
+class ChannelSlot {
+ public:
+  void Set(std::shared_ptr<grpc::Channel> channel);
+  std::shared_ptr<grpc::Channel> Get();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::shared_ptr<grpc::Channel> channel_;  // guarded by mu_
+};
+
+struct FeedModule {
+  std::shared_ptr<ChannelSlot> identity_channel;
+  std::unique_ptr<storage::Db> db;
+  std::unique_ptr<Directory> directory;
+  std::unique_ptr<Feed> feed;
+  std::unique_ptr<auth::Authenticator> authenticator;
+  std::unique_ptr<FeedGrpcService> public_service;
+  std::unique_ptr<FeedInternalGrpcService> internal_service;
+  std::vector<std::unique_ptr<storage::Dispatcher>> dispatchers;
+
+  // Opens <data_dir>/feed and starts the fan-out worker and event dispatchers.
+  // Reaches identity through `identity_channel` (the all-in-one passes its own
+  // in-process channel once started) or, when null, --identity_addr.
+  static absl::StatusOr<std::unique_ptr<FeedModule>> Create(
+      const server::CommonConfig& config, auth::ServiceCredential* credential,
+      std::shared_ptr<ChannelSlot> identity_channel = nullptr);
+  std::vector<server::HostedService> Hosted();
+  ~FeedModule();
+};
+
+}  // namespace parley::feed

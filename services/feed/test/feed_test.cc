@@ -1,0 +1,603 @@
+// Feed over real gRPC on loopback, with a real identity in the same server
+// (as in the all-in-one binary) and real RocksDB in a temp dir.
+#include <set>
+#include <thread>
+
+#include "absl/flags/declare.h"
+#include "absl/flags/flag.h"
+#include "feed/src/module.h"
+#include "feed/src/text.h"
+#include "gmock/gmock.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "gtest/gtest.h"
+#include "identity/src/module.h"
+#include "parley/feed/v1/feed.grpc.pb.h"
+#include "parley/identity/v1/identity.grpc.pb.h"
+#include "parley/testing/testing.h"
+
+ABSL_DECLARE_FLAG(int, home_timeline_head);
+ABSL_DECLARE_FLAG(int, post_rate_per_minute);
+ABSL_DECLARE_FLAG(int, user_cache_ttl_s);
+ABSL_DECLARE_FLAG(int64_t, fanout_push_threshold);
+
+namespace parley::feed {
+namespace {
+
+namespace idpb = ::parley::identity::v1;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+constexpr char kPassword[] = "correct horse battery";
+
+std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+  return ctx;
+}
+
+struct Account {
+  uint64_t id = 0;
+  std::string token;
+};
+
+class FeedTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    absl::SetFlag(&FLAGS_user_cache_ttl_s, 0);
+    absl::SetFlag(&FLAGS_home_timeline_head, head_);
+    absl::SetFlag(&FLAGS_post_rate_per_minute, rate_);
+    absl::SetFlag(&FLAGS_fanout_push_threshold, threshold_);
+    config_.data_dir = dir_.path();
+    config_.server.grpc_addr = "127.0.0.1:0";
+    config_.server.metrics_addr = "";
+    credential_ = *server::LoadServiceCredential(config_, "test");
+    Boot();
+  }
+  void TearDown() override { Shutdown(); }
+
+  void Boot() {
+    identity_ = *identity::IdentityModule::Create(config_, *credential_);
+    auto slot = std::make_shared<ChannelSlot>();
+    auto feed = FeedModule::Create(config_, credential_.get(), slot);
+    ASSERT_TRUE(feed.ok()) << feed.status();
+    feed_ = *std::move(feed);
+    std::vector<server::HostedService> hosted = identity_->Hosted();
+    for (auto& h : feed_->Hosted()) hosted.push_back(h);
+    server_ =
+        *server::Server::Start(config_.server, hosted, std::make_shared<prometheus::Registry>());
+    slot->Set(server_->InProcessChannel());
+    auto channel = grpc::CreateChannel("127.0.0.1:" + std::to_string(server_->grpc_port()),
+                                       grpc::InsecureChannelCredentials());
+    id_ = idpb::IdentityService::NewStub(channel);
+    id_internal_ = idpb::IdentityInternalService::NewStub(channel);
+    stub_ = pb::FeedService::NewStub(channel);
+    internal_ = pb::FeedInternalService::NewStub(channel);
+  }
+  void Shutdown() {
+    if (server_) server_->Drain();
+    server_.reset();
+    feed_.reset();
+    identity_.reset();
+  }
+
+  // Creates an org and logs its first admin in.
+  Account MakeOrg(const std::string& domain) {
+    idpb::CreateOrganizationRequest req;
+    req.set_domain(domain);
+    req.set_display_name(domain);
+    idpb::CreateOrganizationResponse org;
+    EXPECT_TRUE(id_internal_->CreateOrganization(Ctx(credential_->Token()).get(), req, &org).ok());
+    admins_[domain] = Register(domain, "admin", org.admin_invite().code());
+    return admins_[domain];
+  }
+  Account AddUser(const std::string& domain, const std::string& handle) {
+    idpb::CreateInviteRequest req;
+    req.set_role(idpb::ROLE_MEMBER);
+    idpb::CreateInviteResponse inv;
+    grpc::Status s = id_->CreateInvite(Ctx(admins_[domain].token).get(), req, &inv);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return Register(domain, handle, inv.invite().code());
+  }
+  Account Register(const std::string& domain, const std::string& handle, const std::string& code) {
+    idpb::RegisterRequest req;
+    req.set_domain(domain);
+    req.set_handle(handle);
+    req.set_password(kPassword);
+    req.set_display_name(handle);
+    req.set_invite_code(code);
+    idpb::RegisterResponse reg;
+    grpc::Status s = id_->Register(Ctx().get(), req, &reg);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    idpb::LoginRequest login;
+    login.set_login(handle + "@" + domain);
+    login.set_password(kPassword);
+    idpb::LoginResponse resp;
+    s = id_->Login(Ctx().get(), login, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return {resp.user().id(), resp.access_token()};
+  }
+
+  grpc::Status Follow(const Account& a, const Account& b) {
+    pb::FollowUserRequest req;
+    req.set_user_id(b.id);
+    pb::FollowUserResponse resp;
+    return stub_->FollowUser(Ctx(a.token).get(), req, &resp);
+  }
+  grpc::Status Post(const Account& a, const std::string& body, pb::Post* out = nullptr,
+                    common::v1::Visibility v = common::v1::VISIBILITY_UNSPECIFIED) {
+    pb::CreatePostRequest req;
+    req.set_body(body);
+    req.set_visibility(v);
+    pb::CreatePostResponse resp;
+    grpc::Status s = stub_->CreatePost(Ctx(a.token).get(), req, &resp);
+    if (out != nullptr) *out = resp.post();
+    return s;
+  }
+  uint64_t PostId(const Account& a, const std::string& body,
+                  common::v1::Visibility v = common::v1::VISIBILITY_UNSPECIFIED) {
+    pb::Post p;
+    grpc::Status s = Post(a, body, &p, v);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return p.id();
+  }
+  // Every page of `a`'s home timeline (page size `size`), as post ids.
+  std::vector<uint64_t> Home(const Account& a, int size = 20) {
+    std::vector<uint64_t> ids;
+    std::string token;
+    for (int pages = 0; pages < 10000; ++pages) {
+      pb::ListHomeTimelineRequest req;
+      req.set_page_size(size);
+      req.set_page_token(token);
+      pb::ListHomeTimelineResponse resp;
+      grpc::Status s = stub_->ListHomeTimeline(Ctx(a.token).get(), req, &resp);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) break;
+      for (const auto& p : resp.posts()) ids.push_back(p.id());
+      token = resp.next_page_token();
+      if (token.empty()) break;
+    }
+    return ids;
+  }
+  std::vector<uint64_t> UserTimeline(const Account& viewer, const Account& user) {
+    std::vector<uint64_t> ids;
+    std::string token;
+    do {
+      pb::ListUserTimelineRequest req;
+      req.set_user_id(user.id);
+      req.set_page_size(7);
+      req.set_page_token(token);
+      pb::ListUserTimelineResponse resp;
+      grpc::Status s = stub_->ListUserTimeline(Ctx(viewer.token).get(), req, &resp);
+      if (!s.ok()) return {};
+      for (const auto& p : resp.posts()) ids.push_back(p.id());
+      token = resp.next_page_token();
+    } while (!token.empty());
+    return ids;
+  }
+  grpc::StatusCode GetPostCode(const Account& a, uint64_t id, pb::Post* out = nullptr) {
+    pb::GetPostRequest req;
+    req.set_post_id(id);
+    pb::GetPostResponse resp;
+    auto code = stub_->GetPost(Ctx(a.token).get(), req, &resp).error_code();
+    if (out != nullptr) *out = resp.post();
+    return code;
+  }
+  // Waits until the fan-out worker has drained the outbox.
+  void WaitForFanOut() {
+    ASSERT_TRUE(testing::WaitFor([&] { return feed_->feed->outbox()->Pending("fanout") == 0; },
+                                 absl::Seconds(60)));
+  }
+
+  int head_ = 800;
+  int rate_ = 1000;
+  int64_t threshold_ = 10000;
+  testing::TempDir dir_;
+  server::CommonConfig config_;
+  std::unique_ptr<auth::ServiceCredential> credential_;
+  std::unique_ptr<identity::IdentityModule> identity_;
+  std::unique_ptr<FeedModule> feed_;
+  std::unique_ptr<server::Server> server_;
+  std::unique_ptr<idpb::IdentityService::Stub> id_;
+  std::unique_ptr<idpb::IdentityInternalService::Stub> id_internal_;
+  std::unique_ptr<pb::FeedService::Stub> stub_;
+  std::unique_ptr<pb::FeedInternalService::Stub> internal_;
+  std::map<std::string, Account> admins_;
+};
+
+TEST(TextTest, LengthMentionsAndHashtags) {
+  EXPECT_EQ(Utf8Length("héllo"), 5u);
+  EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80"), 1u);         // one emoji
+  EXPECT_FALSE(Utf8Length("\xC0\xAF").has_value());      // overlong
+  EXPECT_FALSE(Utf8Length("\xED\xA0\x80").has_value());  // surrogate
+  EXPECT_FALSE(Utf8Length("abc\xE2\x82").has_value());   // truncated
+  EXPECT_THAT(ExtractMentions("hi @Ana and @bob.smith, mail x@y.z @ana @carol@acme.example."),
+              ElementsAre("ana", "bob.smith", "carol@acme.example"));
+  EXPECT_THAT(ExtractHashtags("#Kubernetes rocks #k8s a#b #kubernetes #"),
+              ElementsAre("kubernetes", "k8s"));
+}
+
+TEST_F(FeedTest, ReadYourWriteThenFanOutToEveryFollower) {
+  Account ana = MakeOrg("acme.example");
+  std::vector<Account> followers;
+  for (int i = 0; i < 5; ++i) {
+    followers.push_back(AddUser("acme.example", "f" + std::to_string(i)));
+    ASSERT_TRUE(Follow(followers.back(), ana).ok());
+  }
+  pb::Post post;
+  ASSERT_TRUE(Post(ana, "hello #parley from @f0", &post).ok());
+  EXPECT_EQ(post.author().handle(), "admin");
+  EXPECT_THAT(post.hashtags(), ElementsAre("parley"));
+  ASSERT_EQ(post.mentions_size(), 1);
+  EXPECT_EQ(post.mentions(0).id(), followers[0].id);
+  EXPECT_EQ(post.visibility(), common::v1::VISIBILITY_ORG);
+  // The author sees it at once, before any fan-out.
+  EXPECT_THAT(Home(ana), ElementsAre(post.id()));
+  WaitForFanOut();
+  for (const auto& f : followers) EXPECT_THAT(Home(f), ElementsAre(post.id()));
+  // A non-follower does not get it in their home, but may read it.
+  Account other = AddUser("acme.example", "other");
+  EXPECT_TRUE(Home(other).empty());
+  EXPECT_EQ(GetPostCode(other, post.id()), grpc::OK);
+}
+
+TEST_F(FeedTest, PagesNeverOverlapOrSkipAndAreNewestFirst) {
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  Account cat = AddUser("acme.example", "cat");
+  ASSERT_TRUE(Follow(cat, ana).ok());
+  ASSERT_TRUE(Follow(cat, bob).ok());
+  std::vector<uint64_t> expected;
+  for (int i = 0; i < 45; ++i) {
+    expected.push_back(PostId(i % 3 == 0 ? bob : ana, "post " + std::to_string(i)));
+  }
+  expected.push_back(PostId(cat, "my own"));
+  WaitForFanOut();
+  std::sort(expected.rbegin(), expected.rend());
+  for (int size : {1, 7, 20, 100}) EXPECT_EQ(Home(cat, size), expected) << "page size " << size;
+}
+
+class SmallHeadFeedTest : public FeedTest {
+ protected:
+  SmallHeadFeedTest() { head_ = 20; }
+};
+
+TEST_F(SmallHeadFeedTest, TimelineNeverRunsOutPastTheHead) {
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  Account cat = AddUser("acme.example", "cat");
+  std::vector<uint64_t> expected;
+  // Posts from before the follow: only the newest (backfill) are copied.
+  for (int i = 0; i < 130; ++i) expected.push_back(PostId(ana, "old " + std::to_string(i)));
+  ASSERT_TRUE(Follow(cat, ana).ok());
+  ASSERT_TRUE(Follow(cat, bob).ok());
+  for (int i = 0; i < 60; ++i) {
+    expected.push_back(PostId(i % 2 ? ana : bob, "new " + std::to_string(i)));
+  }
+  WaitForFanOut();
+  // The head was trimmed to about 20 entries...
+  EXPECT_LE(feed_->feed->HomeEntryCount(cat.id), 20u + 20u);
+  // ...yet every post of everyone followed is reachable, in order, exactly once.
+  std::sort(expected.rbegin(), expected.rend());
+  EXPECT_EQ(Home(cat, 9), expected);
+  EXPECT_EQ(Home(cat, 100), expected);
+}
+
+TEST_F(FeedTest, FollowBackfillsAndUnfollowRemoves) {
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  uint64_t p1 = PostId(ana, "one");
+  uint64_t p2 = PostId(ana, "two");
+  ASSERT_TRUE(Follow(bob, ana).ok());
+  ASSERT_TRUE(Follow(bob, ana).ok());  // idempotent
+  EXPECT_THAT(Home(bob), ElementsAre(p2, p1));
+  EXPECT_EQ(feed_->feed->FollowerCount(ana.id), 1u);
+  pb::ListFollowersRequest lf;
+  lf.set_user_id(ana.id);
+  pb::ListFollowersResponse followers;
+  ASSERT_TRUE(stub_->ListFollowers(Ctx(bob.token).get(), lf, &followers).ok());
+  ASSERT_EQ(followers.users_size(), 1);
+  EXPECT_EQ(followers.users(0).handle(), "bob");
+  pb::UnfollowUserRequest un;
+  un.set_user_id(ana.id);
+  pb::UnfollowUserResponse unr;
+  ASSERT_TRUE(stub_->UnfollowUser(Ctx(bob.token).get(), un, &unr).ok());
+  ASSERT_TRUE(stub_->UnfollowUser(Ctx(bob.token).get(), un, &unr).ok());
+  EXPECT_TRUE(Home(bob).empty());
+  EXPECT_EQ(feed_->feed->FollowerCount(ana.id), 0u);
+  EXPECT_EQ(Follow(bob, bob).error_code(), grpc::INVALID_ARGUMENT);
+}
+
+TEST_F(FeedTest, VisibilityMatrix) {
+  Account ana = MakeOrg("acme.example");
+  Account fol = AddUser("acme.example", "fol");       // follows ana
+  Account stranger = AddUser("acme.example", "str");  // does not follow
+  Account blocker = AddUser("acme.example", "blk");   // follows, then blocks ana
+  Account muter = AddUser("acme.example", "mut");     // follows, mutes ana
+  Account globex = MakeOrg("globex.example");         // another org
+  for (const Account* a : {&fol, &blocker, &muter}) ASSERT_TRUE(Follow(*a, ana).ok());
+  uint64_t open = PostId(ana, "for everyone");
+  uint64_t closed = PostId(ana, "followers only", common::v1::VISIBILITY_FOLLOWERS);
+  WaitForFanOut();
+
+  // Followers-only: followers and the author see it everywhere; others nowhere.
+  EXPECT_THAT(Home(fol), ElementsAre(closed, open));
+  EXPECT_EQ(GetPostCode(fol, closed), grpc::OK);
+  EXPECT_EQ(GetPostCode(stranger, closed), grpc::NOT_FOUND);
+  EXPECT_EQ(GetPostCode(stranger, open), grpc::OK);
+  EXPECT_THAT(UserTimeline(stranger, ana), ElementsAre(open));
+  EXPECT_THAT(UserTimeline(fol, ana), ElementsAre(closed, open));
+  pb::CreateCommentRequest cr;
+  cr.set_post_id(closed);
+  cr.set_body("can I?");
+  pb::CreateCommentResponse crr;
+  EXPECT_EQ(stub_->CreateComment(Ctx(stranger.token).get(), cr, &crr).error_code(),
+            grpc::NOT_FOUND);
+
+  // Another org: nothing, not even the public post.
+  EXPECT_EQ(GetPostCode(globex, open), grpc::NOT_FOUND);
+  EXPECT_TRUE(UserTimeline(globex, ana).empty());
+  EXPECT_EQ(Follow(globex, ana).error_code(), grpc::NOT_FOUND);
+
+  // Muted: gone from the muter's home only.
+  pb::MuteUserRequest mr;
+  mr.set_user_id(ana.id);
+  pb::MuteUserResponse mresp;
+  ASSERT_TRUE(stub_->MuteUser(Ctx(muter.token).get(), mr, &mresp).ok());
+  EXPECT_TRUE(Home(muter).empty());
+  EXPECT_EQ(GetPostCode(muter, open), grpc::OK);
+
+  // Blocked: follows dropped both ways, content hidden both ways, no re-follow.
+  pb::BlockUserRequest br;
+  br.set_user_id(ana.id);
+  pb::BlockUserResponse bresp;
+  ASSERT_TRUE(stub_->BlockUser(Ctx(blocker.token).get(), br, &bresp).ok());
+  EXPECT_TRUE(Home(blocker).empty());
+  EXPECT_EQ(GetPostCode(blocker, open), grpc::NOT_FOUND);
+  EXPECT_TRUE(UserTimeline(blocker, ana).empty());
+  EXPECT_EQ(Follow(blocker, ana).error_code(), grpc::FAILED_PRECONDITION);
+  EXPECT_EQ(Follow(ana, blocker).error_code(), grpc::FAILED_PRECONDITION);
+  uint64_t blockers_post = PostId(blocker, "you can't see this");
+  EXPECT_EQ(GetPostCode(ana, blockers_post), grpc::NOT_FOUND);
+
+  // A blocked person's comment is hidden from the blocker's thread.
+  pb::CreateCommentRequest c1;
+  c1.set_post_id(open);
+  c1.set_body("first");
+  ASSERT_TRUE(stub_->CreateComment(Ctx(fol.token).get(), c1, &crr).ok());
+  pb::GetThreadRequest tr;
+  tr.set_post_id(open);
+  pb::GetThreadResponse thread;
+  ASSERT_TRUE(stub_->GetThread(Ctx(ana.token).get(), tr, &thread).ok());
+  EXPECT_EQ(thread.comments_size(), 1);
+
+  // Deleted: gone everywhere, for everyone.
+  pb::DeletePostRequest dr;
+  dr.set_post_id(open);
+  pb::DeletePostResponse dresp;
+  EXPECT_EQ(stub_->DeletePost(Ctx(fol.token).get(), dr, &dresp).error_code(),
+            grpc::PERMISSION_DENIED);
+  ASSERT_TRUE(stub_->DeletePost(Ctx(ana.token).get(), dr, &dresp).ok());
+  WaitForFanOut();
+  EXPECT_THAT(Home(fol), ElementsAre(closed));
+  EXPECT_THAT(Home(ana), ElementsAre(closed));
+  EXPECT_EQ(GetPostCode(fol, open), grpc::NOT_FOUND);
+  EXPECT_THAT(UserTimeline(stranger, ana), ElementsAre());
+  EXPECT_EQ(stub_->GetThread(Ctx(fol.token).get(), tr, &thread).error_code(), grpc::NOT_FOUND);
+}
+
+TEST_F(FeedTest, SuspendedAuthorIsHiddenEverywhere) {
+  Account admin = MakeOrg("acme.example");
+  Account ana = AddUser("acme.example", "ana");
+  Account bob = AddUser("acme.example", "bob");
+  ASSERT_TRUE(Follow(bob, ana).ok());
+  uint64_t p = PostId(ana, "soon suspended");
+  uint64_t q = PostId(bob, "bob's own");
+  WaitForFanOut();
+  ASSERT_THAT(Home(bob), ElementsAre(q, p));
+  idpb::SuspendUserRequest sr;
+  sr.set_user_id(ana.id);
+  idpb::SuspendUserResponse sresp;
+  grpc::Status s = id_->SuspendUser(Ctx(admin.token).get(), sr, &sresp);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_THAT(Home(bob), ElementsAre(q));
+  EXPECT_EQ(GetPostCode(bob, p), grpc::NOT_FOUND);
+  EXPECT_TRUE(UserTimeline(bob, ana).empty());
+  pb::ListFollowingRequest lf;
+  pb::ListFollowingResponse following;
+  ASSERT_TRUE(stub_->ListFollowing(Ctx(bob.token).get(), lf, &following).ok());
+  EXPECT_EQ(following.users_size(), 0);
+  idpb::ReactivateUserRequest rr;
+  rr.set_user_id(ana.id);
+  idpb::ReactivateUserResponse rresp;
+  ASSERT_TRUE(id_->ReactivateUser(Ctx(admin.token).get(), rr, &rresp).ok());
+  EXPECT_THAT(Home(bob), ElementsAre(q, p));
+}
+
+TEST_F(FeedTest, CommentsRepliesAndLikesAreCountedOnce) {
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  uint64_t post = PostId(ana, "question?");
+  pb::CreateCommentRequest cr;
+  cr.set_post_id(post);
+  cr.set_body("top");
+  pb::CreateCommentResponse top;
+  ASSERT_TRUE(stub_->CreateComment(Ctx(bob.token).get(), cr, &top).ok());
+  cr.set_parent_comment_id(top.comment().id());
+  cr.set_body("reply");
+  pb::CreateCommentResponse reply;
+  ASSERT_TRUE(stub_->CreateComment(Ctx(ana.token).get(), cr, &reply).ok());
+  EXPECT_EQ(reply.comment().parent_comment_id(), top.comment().id());
+  cr.set_parent_comment_id(reply.comment().id());  // a reply to a reply joins the top level
+  pb::CreateCommentResponse reply2;
+  ASSERT_TRUE(stub_->CreateComment(Ctx(bob.token).get(), cr, &reply2).ok());
+  EXPECT_EQ(reply2.comment().parent_comment_id(), top.comment().id());
+
+  pb::LikePostRequest lp;
+  lp.set_post_id(post);
+  pb::LikePostResponse lpr;
+  ASSERT_TRUE(stub_->LikePost(Ctx(bob.token).get(), lp, &lpr).ok());
+  ASSERT_TRUE(stub_->LikePost(Ctx(bob.token).get(), lp, &lpr).ok());  // idempotent
+  pb::LikeCommentRequest lc;
+  lc.set_comment_id(top.comment().id());
+  pb::LikeCommentResponse lcr;
+  ASSERT_TRUE(stub_->LikeComment(Ctx(ana.token).get(), lc, &lcr).ok());
+  ASSERT_TRUE(stub_->LikeComment(Ctx(ana.token).get(), lc, &lcr).ok());
+
+  pb::Post seen;
+  ASSERT_EQ(GetPostCode(bob, post, &seen), grpc::OK);
+  EXPECT_EQ(seen.like_count(), 1u);
+  EXPECT_EQ(seen.comment_count(), 3u);
+  EXPECT_TRUE(seen.viewer_has_liked());
+  ASSERT_EQ(GetPostCode(ana, post, &seen), grpc::OK);
+  EXPECT_FALSE(seen.viewer_has_liked());
+
+  pb::GetThreadRequest tr;
+  tr.set_post_id(post);
+  pb::GetThreadResponse thread;
+  ASSERT_TRUE(stub_->GetThread(Ctx(ana.token).get(), tr, &thread).ok());
+  ASSERT_EQ(thread.comments_size(), 1);
+  EXPECT_EQ(thread.comments(0).reply_count(), 2u);
+  EXPECT_EQ(thread.comments(0).like_count(), 1u);
+  EXPECT_TRUE(thread.comments(0).viewer_has_liked());
+  pb::ListRepliesRequest rr;
+  rr.set_comment_id(top.comment().id());
+  rr.set_page_size(1);
+  pb::ListRepliesResponse replies;
+  ASSERT_TRUE(stub_->ListReplies(Ctx(ana.token).get(), rr, &replies).ok());
+  ASSERT_EQ(replies.comments_size(), 1);
+  EXPECT_EQ(replies.comments(0).id(), reply.comment().id());
+  rr.set_page_token(replies.next_page_token());
+  ASSERT_TRUE(stub_->ListReplies(Ctx(ana.token).get(), rr, &replies).ok());
+  ASSERT_EQ(replies.comments_size(), 1);
+  EXPECT_EQ(replies.comments(0).id(), reply2.comment().id());
+  EXPECT_TRUE(replies.next_page_token().empty());
+
+  // Unlike twice, delete the top comment (its replies go with it).
+  pb::UnlikePostRequest ul;
+  ul.set_post_id(post);
+  pb::UnlikePostResponse ulr;
+  ASSERT_TRUE(stub_->UnlikePost(Ctx(bob.token).get(), ul, &ulr).ok());
+  ASSERT_TRUE(stub_->UnlikePost(Ctx(bob.token).get(), ul, &ulr).ok());
+  pb::DeleteCommentRequest dc;
+  dc.set_comment_id(top.comment().id());
+  pb::DeleteCommentResponse dcr;
+  ASSERT_TRUE(stub_->DeleteComment(Ctx(bob.token).get(), dc, &dcr).ok());
+  ASSERT_EQ(GetPostCode(bob, post, &seen), grpc::OK);
+  EXPECT_EQ(seen.like_count(), 0u);
+  EXPECT_EQ(seen.comment_count(), 0u);
+  EXPECT_FALSE(seen.viewer_has_liked());
+}
+
+class LimitedFeedTest : public FeedTest {
+ protected:
+  LimitedFeedTest() { rate_ = 5; }
+};
+
+TEST_F(LimitedFeedTest, LimitsAreNamedAndEnforced) {
+  Account ana = MakeOrg("acme.example");
+  auto code_and_message = [&](const std::string& body) {
+    grpc::Status s = Post(ana, body);
+    return std::make_pair(s.error_code(), s.error_message());
+  };
+  auto [c1, m1] = code_and_message(std::string(5001, 'x'));
+  EXPECT_EQ(c1, grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(m1, HasSubstr("5000"));
+  EXPECT_EQ(code_and_message("").first, grpc::INVALID_ARGUMENT);
+  // Invalid UTF-8 in a proto3 string never reaches the handler: the request
+  // fails to parse (gRPC answers INTERNAL). Utf8Length guards other callers.
+  EXPECT_NE(code_and_message("bad \xC0\xAF utf8").first, grpc::OK);
+  std::string many;
+  for (int i = 0; i < 51; ++i) many += "@u" + std::to_string(i) + " ";
+  auto [c2, m2] = code_and_message(many);
+  EXPECT_EQ(c2, grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(m2, HasSubstr("mentions"));
+  // Exactly at the limits is fine (5,000 multi-byte characters).
+  std::string max_body;
+  for (int i = 0; i < 5000; ++i) max_body += "\xC3\xA9";
+  EXPECT_EQ(code_and_message(max_body).first, grpc::OK);
+  pb::ListHomeTimelineRequest req;
+  req.set_page_size(101);
+  pb::ListHomeTimelineResponse resp;
+  grpc::Status s = stub_->ListHomeTimeline(Ctx(ana.token).get(), req, &resp);
+  EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("page_size"));
+  req.set_page_size(10);
+  req.set_page_token("garbage");
+  EXPECT_EQ(stub_->ListHomeTimeline(Ctx(ana.token).get(), req, &resp).error_code(),
+            grpc::INVALID_ARGUMENT);
+  // Rate: 5 writes per minute; one was spent on the long body above.
+  for (int i = 0; i < 4; ++i)
+    EXPECT_EQ(code_and_message("ok " + std::to_string(i)).first, grpc::OK);
+  auto [c3, m3] = code_and_message("one too many");
+  EXPECT_EQ(c3, grpc::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(m3, HasSubstr("per minute"));
+}
+
+TEST_F(FeedTest, InternalRpcsRejectUserTokensAndDeliveryIsIdempotent) {
+  Account ana = MakeOrg("acme.example");
+  pb::DeliverTimelineEntriesRequest req;
+  req.mutable_post()->set_id(123456789);
+  req.mutable_post()->set_org_id(1);
+  req.mutable_post()->mutable_author()->set_id(ana.id);
+  req.add_recipient_user_ids(ana.id);
+  pb::DeliverTimelineEntriesResponse resp;
+  EXPECT_EQ(internal_->DeliverTimelineEntries(Ctx(ana.token).get(), req, &resp).error_code(),
+            grpc::PERMISSION_DENIED);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(
+        internal_->DeliverTimelineEntries(Ctx(credential_->Token()).get(), req, &resp).ok());
+  }
+  EXPECT_EQ(feed_->feed->HomeEntryCount(ana.id), 1u);
+  for (int i = 0; i < 10001; ++i) req.add_recipient_user_ids(ana.id);
+  EXPECT_EQ(
+      internal_->DeliverTimelineEntries(Ctx(credential_->Token()).get(), req, &resp).error_code(),
+      grpc::INVALID_ARGUMENT);
+}
+
+class HeavyFeedTest : public FeedTest {
+ protected:
+  HeavyFeedTest() { threshold_ = 3; }
+};
+
+TEST_F(HeavyFeedTest, HeavyAuthorsArePulledNotPushed) {
+  Account star = MakeOrg("acme.example");
+  Account light = AddUser("acme.example", "light");
+  // The star has 4 followers (above the threshold of 3), the light author 3.
+  std::vector<Account> fans;
+  for (int i = 0; i < 4; ++i) {
+    fans.push_back(AddUser("acme.example", "fan" + std::to_string(i)));
+    ASSERT_TRUE(Follow(fans.back(), star).ok());
+    if (i < 3) {
+      ASSERT_TRUE(Follow(fans.back(), light).ok());
+    }
+  }
+  fans.pop_back();
+  std::vector<uint64_t> expected;
+  for (int i = 0; i < 12; ++i) expected.push_back(PostId(i % 2 ? star : light, "p"));
+  WaitForFanOut();
+  std::sort(expected.rbegin(), expected.rend());
+  for (const auto& f : fans) {
+    // Only the light author's posts were pushed...
+    EXPECT_EQ(feed_->feed->HomeEntryCount(f.id), 6u);
+    // ...but the reader sees both, merged in order.
+    EXPECT_EQ(Home(f, 5), expected);
+  }
+}
+
+TEST_F(FeedTest, AcknowledgedPostsSurviveARestart) {
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  ASSERT_TRUE(Follow(bob, ana).ok());
+  std::vector<uint64_t> ids;
+  for (int i = 0; i < 30; ++i) ids.push_back(PostId(ana, "p" + std::to_string(i)));
+  Shutdown();  // possibly before fan-out finished: the outbox resumes it
+  Boot();
+  WaitForFanOut();
+  std::sort(ids.rbegin(), ids.rend());
+  EXPECT_EQ(Home(bob), ids);
+}
+
+}  // namespace
+}  // namespace parley::feed
