@@ -4,18 +4,29 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <map>
+#include <numeric>
 #include <sstream>
+#include <thread>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -23,6 +34,7 @@
 #include "grpcpp/security/credentials.h"
 #include "parley/auth/auth.h"
 #include "parley/config/config.h"
+#include "parley/feed/v1/feed.grpc.pb.h"
 #include "parley/identity/v1/identity.grpc.pb.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:7400", "address of a Parley server (env PARLEY_ADDR)");
@@ -42,12 +54,20 @@ ABSL_FLAG(std::string, department, "", "user update: department");
 ABSL_FLAG(std::string, location, "", "user update: location");
 ABSL_FLAG(std::string, skills, "", "user update: comma-separated skills");
 ABSL_FLAG(std::string, bio, "", "user update: bio");
-ABSL_FLAG(int, page_size, 20, "list page size (1..100)");
-ABSL_FLAG(std::string, page_token, "", "list: continue from this page token");
+ABSL_FLAG(int, page_size, 20, "user list, timeline, thread: page size (1..100)");
+ABSL_FLAG(std::string, page_token, "",
+          "user list, timeline, thread: continue from this page token");
+ABSL_FLAG(bool, question, false, "post: ask a question instead of posting a status");
+ABSL_FLAG(bool, followers_only, false,
+          "post: only your followers may read it (default: the organisation's default)");
+ABSL_FLAG(uint64_t, reply_to, 0, "comment: reply to this comment of the post");
+ABSL_FLAG(bool, comment, false, "like, unlike: the ID is a comment's, not a post's");
 
 namespace {
 
 namespace idpb = ::parley::identity::v1;
+namespace feedpb = ::parley::feed::v1;
+namespace commonpb = ::parley::common::v1;
 using google::protobuf::Message;
 
 constexpr char kUsage[] = R"(parleyctl: command-line client for Parley.
@@ -62,7 +82,13 @@ usage: parleyctl [--addr=HOST:PORT] [--json] COMMAND [ARGS]
   invite [--role=member|admin|guest]   create an invite code (org admins)
   register DOMAIN HANDLE "NAME" --invite=CODE
   user get ID | user list | user update [--title=.. --skills=a,b ...]
-  seed-demo                            create the demo organisations and people (once))";
+  post "TEXT" [--question] [--followers_only]
+  comment POST_ID "TEXT" [--reply_to=COMMENT_ID]
+  like POST_ID | like --comment COMMENT_ID   (unlike the same way)
+  follow USER | unfollow USER          USER: a numeric id, a handle, @handle or handle@domain
+  timeline [home | user [USER]]        newest posts first (--page_size, --page_token)
+  thread POST_ID                       a post, its comments and their replies
+  seed-demo                            create the demo organisations, people and posts (once))";
 
 struct Credentials {
   std::string addr, access_token, refresh_token;
@@ -122,6 +148,7 @@ class Client {
     channel_ = grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials());
     identity_ = idpb::IdentityService::NewStub(channel_);
     internal_ = idpb::IdentityInternalService::NewStub(channel_);
+    feed_ = feedpb::FeedService::NewStub(channel_);
   }
 
   std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
@@ -172,20 +199,23 @@ class Client {
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<idpb::IdentityService::Stub> identity_;
   std::unique_ptr<idpb::IdentityInternalService::Stub> internal_;
+  std::unique_ptr<feedpb::FeedService::Stub> feed_;
 
  private:
   std::string addr_;
   std::unique_ptr<parley::auth::ServiceCredential> service_;
 };
 
-void PrintJson(const Message& m) {
+std::string JsonString(const Message& m) {
   std::string out;
   google::protobuf::util::JsonPrintOptions options;
   options.add_whitespace = true;
   options.preserve_proto_field_names = true;
   (void)google::protobuf::util::MessageToJsonString(m, &out, options);
-  std::cout << out;
+  return out;
 }
+
+void PrintJson(const Message& m) { std::cout << JsonString(m); }
 
 void PrintTable(const std::vector<std::string>& header,
                 const std::vector<std::vector<std::string>>& rows) {
@@ -442,6 +472,296 @@ int User(Client& client, const std::vector<std::string>& args) {
   Usage("user: get ID, list or update");
 }
 
+// --- Feed ---
+
+uint64_t ParseId(const std::string& what, const std::string& text) {
+  uint64_t id;
+  if (!absl::SimpleAtoi(text, &id) || id == 0) Usage(what + " must be a number");
+  return id;
+}
+
+// A person named by numeric id, or by handle: "ana", "@ana" or "ana@acme.example" (a leading
+// '@' makes an all-digit handle a handle). Handles resolve in the caller's organisation.
+uint64_t ResolveUser(Client& client, const std::string& token, const std::string& what,
+                     const std::string& who) {
+  uint64_t id;
+  if (!absl::StartsWith(who, "@") && absl::SimpleAtoi(who, &id)) return id;
+  std::string handle = absl::AsciiStrToLower(absl::StripPrefix(who, "@"));
+  std::string domain;
+  if (auto at = handle.find('@'); at != std::string::npos) {
+    domain = handle.substr(at + 1);
+    handle.resize(at);
+  }
+  if (handle.empty()) Usage(what + ": USER is a numeric id or a handle");
+  idpb::ResolveHandlesRequest req;
+  req.add_handles(handle);
+  idpb::ResolveHandlesResponse resp;
+  grpc::Status s = client.identity_->ResolveHandles(client.Ctx(token).get(), req, &resp);
+  if (!s.ok()) Fail(what + ": resolve " + who, s);
+  for (const auto& u : resp.users()) {
+    if (u.handle() == handle && (domain.empty() || u.domain() == domain)) return u.id();
+  }
+  std::fprintf(stderr, "parleyctl: %s: nobody active is %s in your organisation\n", what.c_str(),
+               who.c_str());
+  std::exit(1);
+}
+
+std::string HandleOf(const commonpb::UserRef& u) { return u.handle() + "@" + u.domain(); }
+
+std::string FormatTime(const google::protobuf::Timestamp& t) {
+  return absl::FormatTime("%Y-%m-%d %H:%M", absl::FromUnixSeconds(t.seconds()),
+                          absl::LocalTimeZone());
+}
+
+// `text` on one line (newlines and tabs become spaces), cut to `max_chars` characters.
+std::string OneLine(absl::string_view text, size_t max_chars) {
+  auto starts_char = [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; };
+  const size_t total = static_cast<size_t>(std::count_if(text.begin(), text.end(), starts_char));
+  const size_t keep = total > max_chars ? max_chars - 3 : total;
+  std::string out;
+  size_t chars = 0;
+  for (char c : text) {
+    if (starts_char(c) && ++chars > keep) break;
+    out += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  }
+  if (keep < total) out += "...";
+  return out;
+}
+
+void PrintPosts(const std::vector<feedpb::Post>& posts, const std::string& next_page_token) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& p : posts) {
+    rows.push_back({absl::StrCat(p.id()), HandleOf(p.author()), FormatTime(p.create_time()),
+                    absl::StrCat(p.like_count()), absl::StrCat(p.comment_count()),
+                    OneLine(p.body(), 60)});
+  }
+  PrintTable({"ID", "AUTHOR", "TIME", "LIKES", "COMMENTS", "BODY"}, rows);
+  if (!next_page_token.empty()) std::cout << "next: --page_token=" << next_page_token << "\n";
+}
+
+// Replies are indented under their top-level comment.
+std::vector<std::string> CommentRow(const feedpb::Comment& c) {
+  const bool reply = c.parent_comment_id() != 0;
+  const std::string indent = reply ? "  " : "";
+  return {indent + absl::StrCat(c.id()),
+          HandleOf(c.author()),
+          FormatTime(c.create_time()),
+          absl::StrCat(c.like_count()),
+          reply ? "" : absl::StrCat(c.reply_count()),
+          indent + OneLine(c.body(), 80)};
+}
+
+void PrintComments(const std::vector<std::vector<std::string>>& rows) {
+  PrintTable({"ID", "AUTHOR", "TIME", "LIKES", "REPLIES", "COMMENT"}, rows);
+}
+
+int Post(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage("post: one \"TEXT\" argument (quote it)");
+  feedpb::CreatePostRequest req;
+  req.set_body(args[0]);
+  if (absl::GetFlag(FLAGS_question)) req.set_kind(commonpb::POST_KIND_QUESTION);
+  if (absl::GetFlag(FLAGS_followers_only)) req.set_visibility(commonpb::VISIBILITY_FOLLOWERS);
+  feedpb::CreatePostResponse resp;
+  grpc::Status s = client.feed_->CreatePost(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("post", s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(resp.post());
+  else
+    PrintPosts({resp.post()}, "");
+  return 0;
+}
+
+int Comment(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2) Usage("comment: POST_ID \"TEXT\" [--reply_to=COMMENT_ID]");
+  feedpb::CreateCommentRequest req;
+  req.set_post_id(ParseId("comment: POST_ID", args[0]));
+  req.set_parent_comment_id(absl::GetFlag(FLAGS_reply_to));
+  req.set_body(args[1]);
+  feedpb::CreateCommentResponse resp;
+  grpc::Status s = client.feed_->CreateComment(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("comment", s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(resp.comment());
+  else
+    PrintComments({CommentRow(resp.comment())});
+  return 0;
+}
+
+int Like(Client& client, const std::vector<std::string>& args, bool like) {
+  const std::string cmd = like ? "like" : "unlike";
+  const bool comment = absl::GetFlag(FLAGS_comment);
+  if (args.size() != 1) Usage(cmd + ": POST_ID, or --comment COMMENT_ID");
+  const uint64_t id = ParseId(cmd + (comment ? ": COMMENT_ID" : ": POST_ID"), args[0]);
+  auto ctx = client.Ctx(client.UserToken());
+  grpc::Status s;
+  std::unique_ptr<Message> resp;
+  if (comment && like) {
+    feedpb::LikeCommentRequest req;
+    req.set_comment_id(id);
+    auto r = std::make_unique<feedpb::LikeCommentResponse>();
+    s = client.feed_->LikeComment(ctx.get(), req, r.get());
+    resp = std::move(r);
+  } else if (comment) {
+    feedpb::UnlikeCommentRequest req;
+    req.set_comment_id(id);
+    auto r = std::make_unique<feedpb::UnlikeCommentResponse>();
+    s = client.feed_->UnlikeComment(ctx.get(), req, r.get());
+    resp = std::move(r);
+  } else if (like) {
+    feedpb::LikePostRequest req;
+    req.set_post_id(id);
+    auto r = std::make_unique<feedpb::LikePostResponse>();
+    s = client.feed_->LikePost(ctx.get(), req, r.get());
+    resp = std::move(r);
+  } else {
+    feedpb::UnlikePostRequest req;
+    req.set_post_id(id);
+    auto r = std::make_unique<feedpb::UnlikePostResponse>();
+    s = client.feed_->UnlikePost(ctx.get(), req, r.get());
+    resp = std::move(r);
+  }
+  if (!s.ok()) Fail(cmd, s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(*resp);
+  else
+    std::cout << cmd << "d " << (comment ? "comment " : "post ") << id << "\n";
+  return 0;
+}
+
+int Follow(Client& client, const std::vector<std::string>& args, bool follow) {
+  const std::string cmd = follow ? "follow" : "unfollow";
+  if (args.size() != 1) Usage(cmd + ": USER (a numeric id or a handle)");
+  const std::string token = client.UserToken();
+  const uint64_t id = ResolveUser(client, token, cmd, args[0]);
+  grpc::Status s;
+  std::unique_ptr<Message> resp;
+  if (follow) {
+    feedpb::FollowUserRequest req;
+    req.set_user_id(id);
+    auto r = std::make_unique<feedpb::FollowUserResponse>();
+    s = client.feed_->FollowUser(client.Ctx(token).get(), req, r.get());
+    resp = std::move(r);
+  } else {
+    feedpb::UnfollowUserRequest req;
+    req.set_user_id(id);
+    auto r = std::make_unique<feedpb::UnfollowUserResponse>();
+    s = client.feed_->UnfollowUser(client.Ctx(token).get(), req, r.get());
+    resp = std::move(r);
+  }
+  if (!s.ok()) Fail(cmd, s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(*resp);
+  else
+    std::cout << (follow ? "following " : "no longer following ") << args[0] << " (user " << id
+              << ")\n";
+  return 0;
+}
+
+int Timeline(Client& client, const std::vector<std::string>& args) {
+  const std::string which = args.empty() ? "home" : args[0];
+  if ((which != "home" && which != "user") || (which == "home" && args.size() > 1) ||
+      args.size() > 2)
+    Usage("timeline: home, or user [USER]");
+  const std::string token = client.UserToken();
+  if (which == "home") {
+    feedpb::ListHomeTimelineRequest req;
+    req.set_page_size(absl::GetFlag(FLAGS_page_size));
+    req.set_page_token(absl::GetFlag(FLAGS_page_token));
+    feedpb::ListHomeTimelineResponse resp;
+    grpc::Status s = client.feed_->ListHomeTimeline(client.Ctx(token).get(), req, &resp);
+    if (!s.ok()) Fail("timeline home", s);
+    if (absl::GetFlag(FLAGS_json))
+      PrintJson(resp);
+    else
+      PrintPosts({resp.posts().begin(), resp.posts().end()}, resp.next_page_token());
+    return 0;
+  }
+  feedpb::ListUserTimelineRequest req;
+  if (args.size() == 2) {
+    req.set_user_id(ResolveUser(client, token, "timeline user", args[1]));
+  } else {
+    idpb::GetCurrentUserResponse me;
+    grpc::Status s = client.identity_->GetCurrentUser(client.Ctx(token).get(), {}, &me);
+    if (!s.ok()) Fail("timeline user", s);
+    req.set_user_id(me.user().id());
+  }
+  req.set_page_size(absl::GetFlag(FLAGS_page_size));
+  req.set_page_token(absl::GetFlag(FLAGS_page_token));
+  feedpb::ListUserTimelineResponse resp;
+  grpc::Status s = client.feed_->ListUserTimeline(client.Ctx(token).get(), req, &resp);
+  if (!s.ok()) Fail("timeline user", s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(resp);
+  else
+    PrintPosts({resp.posts().begin(), resp.posts().end()}, resp.next_page_token());
+  return 0;
+}
+
+// A post and one page of its top-level comments (--page_size, --page_token), each followed by
+// all of its replies.
+int Thread(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage("thread: POST_ID");
+  const std::string token = client.UserToken();
+  feedpb::GetThreadRequest req;
+  req.set_post_id(ParseId("thread: POST_ID", args[0]));
+  req.set_page_size(absl::GetFlag(FLAGS_page_size));
+  req.set_page_token(absl::GetFlag(FLAGS_page_token));
+  feedpb::GetThreadResponse thread;
+  grpc::Status s = client.feed_->GetThread(client.Ctx(token).get(), req, &thread);
+  if (!s.ok()) Fail("thread", s);
+  std::map<uint64_t, feedpb::ListRepliesResponse> replies;  // by top-level comment id
+  for (const auto& c : thread.comments()) {
+    if (c.reply_count() == 0) continue;
+    feedpb::ListRepliesResponse& all = replies[c.id()];
+    std::string page_token;
+    do {
+      feedpb::ListRepliesRequest rreq;
+      rreq.set_comment_id(c.id());
+      rreq.set_page_size(100);
+      rreq.set_page_token(page_token);
+      feedpb::ListRepliesResponse page;
+      s = client.feed_->ListReplies(client.Ctx(token).get(), rreq, &page);
+      if (!s.ok()) Fail(absl::StrCat("thread: replies to comment ", c.id()), s);
+      for (auto& r : *page.mutable_comments()) *all.add_comments() = std::move(r);
+      page_token = page.next_page_token();
+    } while (!page_token.empty());
+  }
+  if (absl::GetFlag(FLAGS_json)) {
+    // {"thread": GetThreadResponse, "replies": {"COMMENT_ID": ListRepliesResponse, ...}}
+    std::cout << "{\"thread\": " << JsonString(thread) << ", \"replies\": {";
+    bool first = true;
+    for (const auto& [id, r] : replies) {
+      std::cout << (first ? "" : ", ") << "\"" << id << "\": " << JsonString(r);
+      first = false;
+    }
+    std::cout << "}}\n";
+    return 0;
+  }
+  const feedpb::Post& p = thread.post();
+  std::cout << "post " << p.id() << " by " << p.author().display_name() << " ("
+            << HandleOf(p.author()) << "), " << FormatTime(p.create_time()) << "\n"
+            << p.like_count() << " likes, " << p.comment_count() << " comments"
+            << (p.kind() == commonpb::POST_KIND_QUESTION ? ", question" : "")
+            << (p.visibility() == commonpb::VISIBILITY_FOLLOWERS ? ", followers only" : "")
+            << (p.viewer_has_liked() ? ", liked by you" : "") << "\n\n"
+            << p.body() << "\n\n";
+  if (thread.comments().empty() && absl::GetFlag(FLAGS_page_token).empty()) {
+    std::cout << "no comments\n";
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& c : thread.comments()) {
+    rows.push_back(CommentRow(c));
+    auto it = replies.find(c.id());
+    if (it == replies.end()) continue;
+    for (const auto& r : it->second.comments()) rows.push_back(CommentRow(r));
+  }
+  PrintComments(rows);
+  if (!thread.next_page_token().empty())
+    std::cout << "next: --page_token=" << thread.next_page_token() << "\n";
+  return 0;
+}
+
 int SeedDemo(Client& client);
 
 }  // namespace
@@ -479,6 +799,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "user") return User(client, rest);
+  if (cmd == "post") return Post(client, rest);
+  if (cmd == "comment") return Comment(client, rest);
+  if (cmd == "like" || cmd == "unlike") return Like(client, rest, cmd == "like");
+  if (cmd == "follow" || cmd == "unfollow") return Follow(client, rest, cmd == "follow");
+  if (cmd == "timeline") return Timeline(client, rest);
+  if (cmd == "thread") return Thread(client, rest);
   if (cmd == "seed-demo") return SeedDemo(client);
   Usage("unknown command or wrong arguments: " + absl::StrJoin(args, " "));
 }

@@ -106,15 +106,19 @@ absl::StatusOr<pb::Event> DecodeFromOutbox(const storage::OutboxEntry& entry,
   return event;
 }
 
-storage::DeliverFn DeliverTo(std::shared_ptr<Subscriber> subscriber, std::string producer) {
-  return [subscriber, producer](const std::vector<storage::OutboxEntry>& entries) -> absl::Status {
+storage::DeliverFn DeliverTo(std::shared_ptr<Subscriber> subscriber, std::string producer,
+                             std::function<bool(const pb::Event&)> keep) {
+  return [subscriber, producer,
+          keep](const std::vector<storage::OutboxEntry>& entries) -> absl::Status {
     pb::EventBatch batch;
     batch.set_producer(producer);
     for (const auto& entry : entries) {
       auto event = DecodeFromOutbox(entry, producer);
       if (!event.ok()) return event.status();
+      if (keep && !keep(*event)) continue;
       *batch.add_events() = *std::move(event);
     }
+    if (batch.events().empty()) return absl::OkStatus();
     auto applied = subscriber->Send(batch);
     return applied.ok() ? absl::OkStatus() : applied.status();
   };

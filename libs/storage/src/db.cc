@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
@@ -69,6 +70,15 @@ int64_t DecodeCounter(absl::string_view value) {
 
 absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   if (options.path.empty()) return absl::InvalidArgumentError("data directory: path is empty");
+  if (options.create_if_missing) {
+    // RocksDB creates only the last path component; create the parents too.
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(options.path).parent_path(), ec);
+    if (ec) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot create data directory ", options.path, ": ", ec.message()));
+    }
+  }
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   auto merge = std::make_shared<UInt64AddOperator>();
 

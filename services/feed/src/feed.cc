@@ -1,7 +1,9 @@
 #include "feed/src/feed.h"
 
 #include <algorithm>
+#include <map>
 #include <queue>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -62,6 +64,16 @@ std::string DescKey(uint64_t owner, uint64_t id) {
   AppendDescU64(&k, id);
   return k;
 }
+
+std::string U64Key2(char kind, uint64_t a, uint64_t b) {
+  std::string k(1, kind);
+  AppendU64(&k, a);
+  AppendU64(&k, b);
+  return k;
+}
+
+// Clock skew allowed between shards when catching a new follower up.
+constexpr absl::Duration kCatchUpSkew = absl::Seconds(5);
 
 std::string IdxKey(uint64_t owner, uint64_t order, uint64_t other) {
   std::string k = DescKey(owner, order);
@@ -162,6 +174,7 @@ absl::StatusOr<std::unique_ptr<Feed>> Feed::Create(storage::Db* db, Directory* d
   if (!outbox.ok()) return outbox.status();
   feed->outbox_ = *std::move(outbox);
   feed->applied_ = std::make_unique<storage::AppliedSequences>(db, db->Cf("applied"));
+  feed->StartCatchUp();
   // Never hand out an id at or below one already stored (clock stepped back
   // across a restart).
   std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator({}, feed->posts_));
@@ -242,8 +255,73 @@ absl::StatusOr<Person> Feed::RequirePeer(const TokenClaims& caller, uint64_t use
 }
 
 bool Feed::Follows(uint64_t follower, uint64_t followee) {
-  auto v = db_->Get(following_, U64Key(follower, followee));
+  // The follower's shard has the following edge, the followee's the follower edge.
+  auto v = options_.shards.IsLocal(follower) ? db_->Get(following_, U64Key(follower, followee))
+                                             : db_->Get(followers_, U64Key(followee, follower));
   return v.ok() && v->has_value();
+}
+
+void Feed::EdgeHalves(uint64_t follower, uint64_t followee, uint64_t order, bool add,
+                      rocksdb::WriteBatch* batch) {
+  const int64_t delta = add ? 1 : -1;
+  if (options_.shards.IsLocal(follower)) {
+    if (add) {
+      batch->Put(following_, U64Key(follower, followee), U64Value(order));
+      batch->Put(following_idx_, IdxKey(follower, order, followee), "");
+    } else {
+      batch->Delete(following_, U64Key(follower, followee));
+      batch->Delete(following_idx_, IdxKey(follower, order, followee));
+      RemoveAuthorFromHome(follower, followee, batch);
+    }
+    batch->Merge(counters_, CounterKey(kFollowingCount, follower), EncodeCounter(delta));
+  }
+  if (options_.shards.IsLocal(followee)) {
+    if (add) {
+      batch->Put(followers_, U64Key(followee, follower), U64Value(order));
+      batch->Put(followers_idx_, IdxKey(followee, order, follower), "");
+    } else {
+      batch->Delete(followers_, U64Key(followee, follower));
+      batch->Delete(followers_idx_, IdxKey(followee, order, follower));
+    }
+    batch->Merge(counters_, CounterKey(kFollowerCount, followee), EncodeCounter(delta));
+  }
+}
+
+// The follow order of an existing edge, read from whichever half is local.
+std::optional<uint64_t> Feed::EdgeOrder(uint64_t follower, uint64_t followee) {
+  auto v = options_.shards.IsLocal(follower) ? db_->Get(following_, U64Key(follower, followee))
+                                             : db_->Get(followers_, U64Key(followee, follower));
+  if (!v.ok() || !v->has_value() || (*v)->size() != 8) return std::nullopt;
+  return DecodeU64(**v);
+}
+
+uint8_t Feed::BlockFlags(uint64_t a, uint64_t b) {
+  auto v = db_->Get(blocks_, U64Key(a, b));
+  return v.ok() && v->has_value() && !(*v)->empty() ? static_cast<uint8_t>((**v)[0]) : 0;
+}
+
+// Block records are kept on every shard (they are few, and any shard serving a
+// post must know them); follow edges and home entries only where they live.
+void Feed::ApplyBlock(uint64_t blocker, uint64_t blocked, bool block, rocksdb::WriteBatch* batch) {
+  auto set = [&](uint64_t a, uint64_t b, uint8_t f) {
+    if (f == 0) {
+      batch->Delete(blocks_, U64Key(a, b));
+    } else {
+      batch->Put(blocks_, U64Key(a, b), std::string(1, static_cast<char>(f)));
+    }
+  };
+  if (block) {
+    set(blocker, blocked, BlockFlags(blocker, blocked) | kIBlocked);
+    set(blocked, blocker, BlockFlags(blocked, blocker) | kBlockedMe);
+    for (auto [follower, followee] : {std::pair{blocker, blocked}, std::pair{blocked, blocker}}) {
+      auto order = EdgeOrder(follower, followee);
+      // Removing the edge also drops the followee's posts from the follower's home.
+      if (order.has_value()) EdgeHalves(follower, followee, *order, false, batch);
+    }
+  } else {
+    set(blocker, blocked, BlockFlags(blocker, blocked) & ~kIBlocked);
+    set(blocked, blocker, BlockFlags(blocked, blocker) & ~kBlockedMe);
+  }
 }
 
 absl::StatusOr<std::optional<pb::Post>> Feed::ReadPost(uint64_t post_id) {
@@ -255,7 +333,7 @@ absl::StatusOr<std::optional<pb::Post>> Feed::ReadPost(uint64_t post_id) {
   return std::optional<pb::Post>(std::move(p));
 }
 
-bool Feed::CanSee(const Viewer& viewer, const pb::Post& post) {
+bool Feed::CanSee(const Viewer& viewer, const pb::Post& post, bool assume_follows) {
   if (post.org_id() != viewer.org_id) return false;
   const uint64_t author = post.author().id();
   if (author == viewer.id) return true;
@@ -264,7 +342,7 @@ bool Feed::CanSee(const Viewer& viewer, const pb::Post& post) {
     case common::v1::VISIBILITY_ORG:
       return true;
     case common::v1::VISIBILITY_FOLLOWERS:
-      return Follows(viewer.id, author);
+      return assume_follows || Follows(viewer.id, author);
     default:
       return false;  // group posts arrive with communities
   }
@@ -301,34 +379,156 @@ absl::StatusOr<std::vector<pb::Post>> Feed::Hydrate(const Viewer& viewer,
     *p.mutable_author() = it->second.ref;
     visible.push_back(std::move(p));
   }
-  // Counts and the viewer's liked flags in one MultiGet.
-  std::vector<std::string> ckeys;
-  for (const auto& p : visible) {
-    ckeys.push_back(CounterKey(kPostLikes, p.id()));
-    ckeys.push_back(CounterKey(kPostComments, p.id()));
-    ckeys.push_back(LikeKey(kLikePost, p.id(), viewer.id));
-  }
-  std::vector<rocksdb::Slice> cslices(ckeys.begin(), ckeys.end());
-  std::vector<rocksdb::ColumnFamilyHandle*> ccfs;
+  // Counts and the viewer's liked flags: one MultiGet for posts homed here, one
+  // GetPostCounts per other shard.
+  std::vector<size_t> local;
+  std::map<int32_t, std::vector<size_t>> remote;
   for (size_t i = 0; i < visible.size(); ++i) {
-    ccfs.insert(ccfs.end(), {counters_, counters_, likes_});
-  }
-  std::vector<std::string> cvalues;
-  auto cstatuses = db_->raw()->MultiGet({}, ccfs, cslices, &cvalues);
-  for (size_t i = 0; i < visible.size(); ++i) {
-    for (size_t k = 0; k < 3; ++k) {
-      const auto& st = cstatuses[3 * i + k];
-      if (!st.ok() && !st.IsNotFound()) return FromRocks(st, "counters");
+    int32_t shard = ShardOfId(visible[i].id());
+    if (shard == options_.shards.self()) {
+      local.push_back(i);
+    } else {
+      remote[shard].push_back(i);
     }
-    auto count = [&](size_t k) -> uint64_t {
-      if (!cstatuses[3 * i + k].ok()) return 0;
-      return static_cast<uint64_t>(std::max<int64_t>(0, DecodeCounter(cvalues[3 * i + k])));
-    };
-    visible[i].set_like_count(count(0));
-    visible[i].set_comment_count(count(1));
-    visible[i].set_viewer_has_liked(cstatuses[3 * i + 2].ok());
   }
-  return visible;
+  std::vector<bool> keep(visible.size(), true);
+  if (!local.empty()) {
+    std::vector<std::string> ckeys;
+    std::vector<rocksdb::ColumnFamilyHandle*> ccfs;
+    for (size_t i : local) {
+      ckeys.push_back(CounterKey(kPostLikes, visible[i].id()));
+      ckeys.push_back(CounterKey(kPostComments, visible[i].id()));
+      ckeys.push_back(LikeKey(kLikePost, visible[i].id(), viewer.id));
+      ccfs.insert(ccfs.end(), {counters_, counters_, likes_});
+    }
+    std::vector<rocksdb::Slice> cslices(ckeys.begin(), ckeys.end());
+    std::vector<std::string> cvalues;
+    auto cstatuses = db_->raw()->MultiGet({}, ccfs, cslices, &cvalues);
+    for (size_t n = 0; n < local.size(); ++n) {
+      for (size_t k = 0; k < 3; ++k) {
+        const auto& st = cstatuses[3 * n + k];
+        if (!st.ok() && !st.IsNotFound()) return FromRocks(st, "counters");
+      }
+      auto count = [&](size_t k) -> uint64_t {
+        if (!cstatuses[3 * n + k].ok()) return 0;
+        return static_cast<uint64_t>(std::max<int64_t>(0, DecodeCounter(cvalues[3 * n + k])));
+      };
+      pb::Post& p = visible[local[n]];
+      p.set_like_count(count(0));
+      p.set_comment_count(count(1));
+      p.set_viewer_has_liked(cstatuses[3 * n + 2].ok());
+    }
+  }
+  for (auto& [shard, indexes] : remote) {
+    if (options_.peers == nullptr || shard >= options_.shards.count()) {
+      for (size_t i : indexes) keep[i] = false;
+      continue;
+    }
+    pb::GetPostCountsRequest creq;
+    creq.set_viewer_user_id(viewer.id);
+    for (size_t i : indexes) creq.add_post_ids(visible[i].id());
+    pb::GetPostCountsResponse cresp;
+    grpc::Status st = options_.peers->Internal(shard)->GetPostCounts(
+        options_.peers->ServiceContext().get(), creq, &cresp);
+    if (!st.ok()) return status::FromGrpc(st);
+    absl::flat_hash_map<uint64_t, const pb::PostCounts*> by_id;
+    for (const auto& c : cresp.counts()) by_id[c.post_id()] = &c;
+    for (size_t i : indexes) {
+      auto it = by_id.find(visible[i].id());
+      if (it == by_id.end()) {
+        keep[i] = false;  // deleted on its home shard
+        continue;
+      }
+      visible[i].set_like_count(it->second->like_count());
+      visible[i].set_comment_count(it->second->comment_count());
+      visible[i].set_viewer_has_liked(it->second->viewer_has_liked());
+      visible[i].set_accepted_comment_id(it->second->accepted_comment_id());
+    }
+  }
+  std::vector<pb::Post> result;
+  result.reserve(visible.size());
+  for (size_t i = 0; i < visible.size(); ++i) {
+    if (keep[i]) result.push_back(std::move(visible[i]));
+  }
+  return result;
+}
+
+absl::Status Feed::RequireLocal(uint64_t user_id) const {
+  if (options_.shards.IsLocal(user_id)) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat("user ", user_id, " belongs to feed shard ",
+                                                    options_.shards.ShardOf(user_id), ", not ",
+                                                    options_.shards.self()));
+}
+
+int32_t Feed::ShardOfId(uint64_t id) const { return static_cast<int32_t>(ids::Split(id).node_id); }
+
+absl::StatusOr<std::vector<pb::Post>> Feed::PullRemote(int32_t shard, uint64_t viewer,
+                                                       const std::vector<uint64_t>& authors,
+                                                       uint64_t before, size_t max) {
+  std::vector<pb::Post> out;
+  if (options_.peers == nullptr) return absl::InternalError("no peers for a remote author");
+  pb::PullPostsRequest req;
+  req.set_viewer_user_id(viewer);
+  for (uint64_t a : authors) req.add_author_ids(a);
+  req.set_before_post_id(before);
+  req.set_max_posts(static_cast<int32_t>(std::min<size_t>(max, kMaxPullPosts)));
+  pb::PullPostsResponse resp;
+  grpc::Status st = options_.peers->Internal(shard)->PullPosts(
+      options_.peers->ServiceContext().get(), req, &resp);
+  if (!st.ok()) return status::FromGrpc(st);
+  rocksdb::WriteBatch batch;
+  for (const auto& p : resp.posts()) {
+    batch.Put(posts_, U64Key(p.id()), p.SerializeAsString());
+    out.push_back(p);
+  }
+  absl::Status s = db_->Write(&batch);
+  if (!s.ok()) return s;
+  return out;
+}
+
+absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> Feed::NewestOf(
+    uint64_t viewer, const std::vector<uint64_t>& authors, uint64_t before, size_t max,
+    bool* more) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;  // (post id, author), newest first
+  *more = false;
+  // Authors homed here: a k-way merge, one seek per author and one per post taken.
+  using Head = std::pair<uint64_t, uint64_t>;
+  std::priority_queue<Head> heap;
+  std::map<int32_t, std::vector<uint64_t>> remote;
+  for (uint64_t a : authors) {
+    if (!options_.shards.IsLocal(a)) {
+      remote[options_.shards.ShardOf(a)].push_back(a);
+      continue;
+    }
+    auto ids = AuthorPostIds(a, before, 1);
+    if (!ids.empty()) heap.emplace(ids[0], a);
+  }
+  while (out.size() < max && !heap.empty()) {
+    auto [id, author] = heap.top();
+    heap.pop();
+    out.emplace_back(id, author);
+    auto next = AuthorPostIds(author, id, 1);
+    if (!next.empty()) heap.emplace(next[0], author);
+  }
+  if (!heap.empty()) *more = true;
+  // Authors on other shards: one PullPosts per shard (per 1,000 authors).
+  for (auto& [shard, list] : remote) {
+    for (size_t start = 0; start < list.size(); start += kMaxPullAuthors) {
+      std::vector<uint64_t> chunk(list.begin() + start,
+                                  list.begin() + std::min(list.size(), start + kMaxPullAuthors));
+      auto posts = PullRemote(shard, viewer, chunk, before, max);
+      if (!posts.ok()) return posts.status();
+      if (posts->size() >= max) *more = true;
+      for (const auto& p : *posts) out.emplace_back(p.id(), p.author().id());
+    }
+  }
+  std::sort(out.begin(), out.end(), std::greater<>());
+  out.erase(std::unique(out.begin(), out.end()), out.end());
+  if (out.size() > max) {
+    out.resize(max);
+    *more = true;
+  }
+  return out;
 }
 
 absl::Status Feed::ParseBody(const TokenClaims& caller, const std::string& body,
@@ -494,7 +694,15 @@ absl::Status Feed::TrimHomes(const std::vector<uint64_t>& owners) {
 absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
   auto heavy = db_->Get(heavy_, U64Key(author));
   if (heavy.ok() && heavy->has_value()) return absl::OkStatus();  // merged at read time
-  std::vector<uint64_t> ids = AuthorPostIds(author, 0, options_.follow_backfill);
+  std::vector<uint64_t> ids;
+  if (options_.shards.IsLocal(author)) {
+    ids = AuthorPostIds(author, 0, options_.follow_backfill);
+  } else {
+    auto posts =
+        PullRemote(options_.shards.ShardOf(author), owner, {author}, 0, options_.follow_backfill);
+    if (!posts.ok()) return posts.status();
+    for (const auto& p : *posts) ids.push_back(p.id());
+  }
   if (ids.empty()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
   const std::string value = U64Value(author);
@@ -517,6 +725,8 @@ absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
 }
 
 absl::Status Feed::Follow(const TokenClaims& caller, uint64_t user_id) {
+  absl::Status local = RequireLocal(caller.user_id());
+  if (!local.ok()) return local;
   if (user_id == caller.user_id()) {
     return absl::InvalidArgumentError("user_id: you cannot follow yourself");
   }
@@ -526,20 +736,12 @@ absl::Status Feed::Follow(const TokenClaims& caller, uint64_t user_id) {
   if (!me.ok()) return me.status();
   {
     std::lock_guard<std::mutex> lock(graph_mu_);
-    auto block = db_->Get(blocks_, U64Key(caller.user_id(), user_id));
-    if (!block.ok()) return block.status();
-    if (block->has_value()) {
+    if (BlockFlags(caller.user_id(), user_id) != 0) {
       return absl::FailedPreconditionError("one of you has blocked the other");
     }
     if (Follows(caller.user_id(), user_id)) return absl::OkStatus();
-    const uint64_t order = ids_->Next();
     rocksdb::WriteBatch batch;
-    batch.Put(following_, U64Key(caller.user_id(), user_id), U64Value(order));
-    batch.Put(following_idx_, IdxKey(caller.user_id(), order, user_id), "");
-    batch.Merge(counters_, CounterKey(kFollowingCount, caller.user_id()), EncodeCounter(1));
-    batch.Put(followers_, U64Key(user_id, caller.user_id()), U64Value(order));
-    batch.Put(followers_idx_, IdxKey(user_id, order, caller.user_id()), "");
-    batch.Merge(counters_, CounterKey(kFollowerCount, user_id), EncodeCounter(1));
+    EdgeHalves(caller.user_id(), user_id, ids_->Next(), true, &batch);
     ev::Event e = NewEvent(caller.org_id());
     *e.mutable_followed()->mutable_follower() = me->ref;
     *e.mutable_followed()->mutable_followee() = target->ref;
@@ -552,18 +754,10 @@ absl::Status Feed::Follow(const TokenClaims& caller, uint64_t user_id) {
 absl::Status Feed::Unfollow(const TokenClaims& caller, uint64_t user_id) {
   if (user_id == 0) return status::Required("user_id");
   std::lock_guard<std::mutex> lock(graph_mu_);
-  auto order = db_->Get(following_, U64Key(caller.user_id(), user_id));
-  if (!order.ok()) return order.status();
-  if (!order->has_value()) return absl::OkStatus();
-  const uint64_t o = DecodeU64(**order);
+  auto order = EdgeOrder(caller.user_id(), user_id);
+  if (!order.has_value()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
-  batch.Delete(following_, U64Key(caller.user_id(), user_id));
-  batch.Delete(following_idx_, IdxKey(caller.user_id(), o, user_id));
-  batch.Merge(counters_, CounterKey(kFollowingCount, caller.user_id()), EncodeCounter(-1));
-  batch.Delete(followers_, U64Key(user_id, caller.user_id()));
-  batch.Delete(followers_idx_, IdxKey(user_id, o, caller.user_id()));
-  batch.Merge(counters_, CounterKey(kFollowerCount, user_id), EncodeCounter(-1));
-  RemoveAuthorFromHome(caller.user_id(), user_id, &batch);
+  EdgeHalves(caller.user_id(), user_id, *order, false, &batch);
   ev::Event e = NewEvent(caller.org_id());
   e.mutable_unfollowed()->mutable_follower()->set_id(caller.user_id());
   e.mutable_unfollowed()->mutable_followee()->set_id(user_id);
@@ -577,34 +771,11 @@ absl::Status Feed::Block(const TokenClaims& caller, uint64_t user_id) {
   auto target = RequirePeer(caller, user_id);
   if (!target.ok()) return target.status();
   std::lock_guard<std::mutex> lock(graph_mu_);
-  const uint64_t me = caller.user_id();
+  if (BlockFlags(caller.user_id(), user_id) & kIBlocked) return absl::OkStatus();
   rocksdb::WriteBatch batch;
-  auto flags = [&](uint64_t a, uint64_t b) -> uint8_t {
-    auto v = db_->Get(blocks_, U64Key(a, b));
-    return v.ok() && v->has_value() && !(*v)->empty() ? static_cast<uint8_t>((**v)[0]) : 0;
-  };
-  if (flags(me, user_id) & kIBlocked) return absl::OkStatus();
-  batch.Put(blocks_, U64Key(me, user_id),
-            std::string(1, static_cast<char>(flags(me, user_id) | kIBlocked)));
-  batch.Put(blocks_, U64Key(user_id, me),
-            std::string(1, static_cast<char>(flags(user_id, me) | kBlockedMe)));
-  // Drop follows both ways, and each other's posts from each other's home.
-  for (auto [follower, followee] : {std::pair{me, user_id}, std::pair{user_id, me}}) {
-    auto order = db_->Get(following_, U64Key(follower, followee));
-    if (!order.ok()) return order.status();
-    if (order->has_value()) {
-      const uint64_t o = DecodeU64(**order);
-      batch.Delete(following_, U64Key(follower, followee));
-      batch.Delete(following_idx_, IdxKey(follower, o, followee));
-      batch.Merge(counters_, CounterKey(kFollowingCount, follower), EncodeCounter(-1));
-      batch.Delete(followers_, U64Key(followee, follower));
-      batch.Delete(followers_idx_, IdxKey(followee, o, follower));
-      batch.Merge(counters_, CounterKey(kFollowerCount, followee), EncodeCounter(-1));
-    }
-    RemoveAuthorFromHome(follower, followee, &batch);
-  }
+  ApplyBlock(caller.user_id(), user_id, true, &batch);
   ev::Event e = NewEvent(caller.org_id());
-  e.mutable_blocked()->set_blocker_id(me);
+  e.mutable_blocked()->set_blocker_id(caller.user_id());
   e.mutable_blocked()->set_blocked_user_id(user_id);
   return Commit(&batch, {e});
 }
@@ -612,25 +783,11 @@ absl::Status Feed::Block(const TokenClaims& caller, uint64_t user_id) {
 absl::Status Feed::Unblock(const TokenClaims& caller, uint64_t user_id) {
   if (user_id == 0) return status::Required("user_id");
   std::lock_guard<std::mutex> lock(graph_mu_);
-  const uint64_t me = caller.user_id();
-  auto flags = [&](uint64_t a, uint64_t b) -> uint8_t {
-    auto v = db_->Get(blocks_, U64Key(a, b));
-    return v.ok() && v->has_value() && !(*v)->empty() ? static_cast<uint8_t>((**v)[0]) : 0;
-  };
-  uint8_t mine = flags(me, user_id);
-  if (!(mine & kIBlocked)) return absl::OkStatus();
+  if (!(BlockFlags(caller.user_id(), user_id) & kIBlocked)) return absl::OkStatus();
   rocksdb::WriteBatch batch;
-  auto set = [&](uint64_t a, uint64_t b, uint8_t f) {
-    if (f == 0) {
-      batch.Delete(blocks_, U64Key(a, b));
-    } else {
-      batch.Put(blocks_, U64Key(a, b), std::string(1, static_cast<char>(f)));
-    }
-  };
-  set(me, user_id, mine & ~kIBlocked);
-  set(user_id, me, flags(user_id, me) & ~kBlockedMe);
+  ApplyBlock(caller.user_id(), user_id, false, &batch);
   ev::Event e = NewEvent(caller.org_id());
-  e.mutable_unblocked()->set_blocker_id(me);
+  e.mutable_unblocked()->set_blocker_id(caller.user_id());
   e.mutable_unblocked()->set_blocked_user_id(user_id);
   return Commit(&batch, {e});
 }
@@ -716,6 +873,8 @@ absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const TokenClaims&
 
 absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
                                           const pb::CreatePostRequest& req) {
+  absl::Status local = RequireLocal(caller.user_id());
+  if (!local.ok()) return local;
   pb::Post post;
   switch (req.kind()) {
     case common::v1::POST_KIND_UNSPECIFIED:
@@ -1164,6 +1323,8 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
   if (!size.ok()) return size.status();
   auto token = DecodeToken(req.page_token(), "hp");
   if (!token.ok()) return token.status();
+  absl::Status local = RequireLocal(caller.user_id());
+  if (!local.ok()) return local;
   auto viewer = LoadViewer(caller, true);
   if (!viewer.ok()) return viewer.status();
   const uint64_t owner = caller.user_id();
@@ -1204,11 +1365,16 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
         candidates.emplace_back(id, author);
       }
       if (!it->status().ok()) return FromRocks(it->status(), "home");
+      std::vector<uint64_t> heavy_accepted;
       for (uint64_t h : heavy) {
-        if (!accept(h)) continue;
-        for (uint64_t id : AuthorPostIds(h, cursor, need)) {
-          if (id <= horizon) break;
-          candidates.emplace_back(id, h);
+        if (accept(h)) heavy_accepted.push_back(h);
+      }
+      if (!heavy_accepted.empty()) {
+        bool heavy_more = false;
+        auto pulled = NewestOf(owner, heavy_accepted, cursor, need, &heavy_more);
+        if (!pulled.ok()) return pulled.status();
+        for (auto [id, author] : *pulled) {
+          if (id > horizon) candidates.emplace_back(id, author);
         }
       }
       std::sort(candidates.begin(), candidates.end(), std::greater<>());
@@ -1238,31 +1404,26 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
 
   bool more = resp.posts_size() == *size;
   if (mode == 'p' && resp.posts_size() < *size) {
-    // Past the head: a k-way merge over the followees' user timelines (and the
-    // reader's own), one seek per followee and one per post taken.
-    std::vector<uint64_t> authors = Followees(owner);
-    authors.push_back(owner);
-    using Head = std::pair<uint64_t, uint64_t>;  // (post id, author)
-    std::priority_queue<Head> heap;
-    for (uint64_t a : authors) {
-      if (!accept(a)) continue;
-      auto ids = AuthorPostIds(a, cursor, 1);
-      if (!ids.empty()) heap.emplace(ids[0], a);
+    // Past the head: merge the followees' user timelines (and the reader's own).
+    std::vector<uint64_t> authors;
+    for (uint64_t a : Followees(owner)) {
+      if (accept(a)) authors.push_back(a);
     }
-    while (resp.posts_size() < *size && !heap.empty()) {
+    authors.push_back(owner);
+    more = false;
+    while (resp.posts_size() < *size) {
+      bool source_more = false;
+      auto candidates = NewestOf(owner, authors, cursor, want - resp.posts_size(), &source_more);
+      if (!candidates.ok()) return candidates.status();
+      if (candidates->empty()) break;
       std::vector<uint64_t> ids;
-      while (ids.size() < want - resp.posts_size() && !heap.empty()) {
-        auto [id, author] = heap.top();
-        heap.pop();
-        ids.push_back(id);
-        auto next = AuthorPostIds(author, id, 1);
-        if (!next.empty()) heap.emplace(next[0], author);
-      }
+      for (auto [id, author] : *candidates) ids.push_back(id);
       cursor = ids.back();
       absl::Status s = take(ids);
       if (!s.ok()) return s;
+      more = source_more;
+      if (!source_more) break;
     }
-    more = !heap.empty();
   }
   if (more && cursor != 0) resp.set_next_page_token(EncodeToken(mode, cursor));
   return resp;
@@ -1290,16 +1451,69 @@ absl::Status Feed::ForEachFollower(
   return absl::OkStatus();
 }
 
+namespace {
+// The compact copy of a post that other shards keep (no counts).
+pb::Post PostFromEvent(const ev::Event& e) {
+  const auto& pc = e.post_created();
+  pb::Post p;
+  p.set_id(pc.post_id());
+  p.set_org_id(e.org_id());
+  *p.mutable_author() = pc.author();
+  p.set_kind(pc.kind());
+  p.set_body(pc.body());
+  *p.mutable_mentions() = pc.mentions();
+  *p.mutable_hashtags() = pc.hashtags();
+  p.set_visibility(pc.visibility());
+  *p.mutable_create_time() = pc.create_time();
+  return p;
+}
+}  // namespace
+
+std::map<int32_t, std::vector<uint64_t>> Feed::SplitByShard(std::vector<uint64_t>& users) {
+  std::map<int32_t, std::vector<uint64_t>> remote;
+  if (options_.shards.count() == 1) return remote;
+  std::vector<uint64_t> local;
+  for (uint64_t u : users) {
+    int32_t shard = options_.shards.ShardOf(u);
+    if (shard == options_.shards.self()) {
+      local.push_back(u);
+    } else {
+      remote[shard].push_back(u);
+    }
+  }
+  users = std::move(local);
+  return remote;
+}
+
 absl::Status Feed::FanOutPost(const ev::Event& event) {
   const auto& pc = event.post_created();
   const uint64_t author = pc.author().id();
   if (FollowerCount(author) > options_.fanout_push_threshold) {
-    // Hybrid: a heavy author is not pushed; readers merge their posts.
+    // Hybrid: a heavy author is not pushed; readers on every shard merge their
+    // posts, so every shard learns that the author is now pulled.
+    auto marked = db_->Get(heavy_, U64Key(author));
+    if (!marked.ok()) return marked.status();
+    if (marked->has_value()) return absl::OkStatus();
     rocksdb::WriteBatch batch;
     batch.Put(heavy_, U64Key(author), "");
-    return db_->Write(&batch);
+    ev::Event e = NewEvent(event.org_id());
+    e.mutable_fanout_mode_changed()->set_author_id(author);
+    e.mutable_fanout_mode_changed()->set_pulled(true);
+    return Commit(&batch, {e});
   }
+  const pb::Post copy = PostFromEvent(event);
   return ForEachFollower(author, [&](std::vector<uint64_t>& followers) -> absl::Status {
+    auto remote = SplitByShard(followers);
+    for (auto& [shard, recipients] : remote) {
+      pb::DeliverTimelineEntriesRequest req;
+      *req.mutable_post() = copy;
+      for (uint64_t r : recipients) req.add_recipient_user_ids(r);
+      pb::DeliverTimelineEntriesResponse resp;
+      grpc::Status st = options_.peers->Internal(shard)->DeliverTimelineEntries(
+          options_.peers->ServiceContext().get(), req, &resp);
+      if (!st.ok()) return status::FromGrpc(st);
+    }
+    if (followers.empty()) return absl::OkStatus();
     absl::Status s = PutHomeEntries(pc.post_id(), author, followers);
     if (!s.ok()) return s;
     return TrimHomes(followers);
@@ -1309,11 +1523,35 @@ absl::Status Feed::FanOutPost(const ev::Event& event) {
 absl::Status Feed::FanOutDelete(const ev::Event& event) {
   const auto& pd = event.post_deleted();
   const uint64_t author = pd.author_id();
-  return ForEachFollower(author, [&](std::vector<uint64_t>& followers) -> absl::Status {
+  std::set<int32_t> told;
+  absl::Status s = ForEachFollower(author, [&](std::vector<uint64_t>& followers) -> absl::Status {
+    auto remote = SplitByShard(followers);
+    for (auto& [shard, recipients] : remote) {
+      pb::RemoveTimelineEntriesRequest req;
+      req.set_post_id(pd.post_id());
+      for (uint64_t r : recipients) req.add_recipient_user_ids(r);
+      pb::RemoveTimelineEntriesResponse resp;
+      grpc::Status st = options_.peers->Internal(shard)->RemoveTimelineEntries(
+          options_.peers->ServiceContext().get(), req, &resp);
+      if (!st.ok()) return status::FromGrpc(st);
+      told.insert(shard);
+    }
     rocksdb::WriteBatch batch;
     for (uint64_t f : followers) batch.Delete(home_, DescKey(f, pd.post_id()));
     return db_->Write(&batch);
   });
+  if (!s.ok()) return s;
+  // Shards without followers may hold a copy pulled by a reader: drop it there too.
+  for (int32_t shard = 0; shard < options_.shards.count(); ++shard) {
+    if (shard == options_.shards.self() || told.contains(shard)) continue;
+    pb::RemoveTimelineEntriesRequest req;
+    req.set_post_id(pd.post_id());
+    pb::RemoveTimelineEntriesResponse resp;
+    grpc::Status st = options_.peers->Internal(shard)->RemoveTimelineEntries(
+        options_.peers->ServiceContext().get(), req, &resp);
+    if (!st.ok()) return status::FromGrpc(st);
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Feed::FanOut(const std::vector<storage::OutboxEntry>& entries) {
@@ -1383,32 +1621,60 @@ absl::Status Feed::RemoveTimelineEntries(const pb::RemoveTimelineEntriesRequest&
 absl::StatusOr<pb::ApplyEventsResponse> Feed::ApplyEvents(const pb::ApplyEventsRequest& req) {
   // Other shards' halves of follows and blocks: the followee's follower edge
   // and the blocked person's block flag live on their own shard.
+  bool catch_up_pending = false;
   auto through = events::ApplyBatch(
       *applied_, req.batch(), [&](const ev::Event& e, rocksdb::WriteBatch* batch) -> absl::Status {
         switch (e.payload_case()) {
           case ev::Event::kFollowed: {
             const uint64_t follower = e.followed().follower().id();
             const uint64_t followee = e.followed().followee().id();
-            if (!options_.shards.IsLocal(followee)) return absl::OkStatus();
-            auto existing = db_->Get(followers_, U64Key(followee, follower));
-            if (!existing.ok()) return existing.status();
-            if (existing->has_value()) return absl::OkStatus();
-            const uint64_t order = ids_->Next();
-            batch->Put(followers_, U64Key(followee, follower), U64Value(order));
-            batch->Put(followers_idx_, IdxKey(followee, order, follower), "");
-            batch->Merge(counters_, CounterKey(kFollowerCount, followee), EncodeCounter(1));
+            if (!options_.shards.IsLocal(followee) || options_.shards.IsLocal(follower)) {
+              return absl::OkStatus();
+            }
+            std::lock_guard<std::mutex> lock(graph_mu_);
+            if (EdgeOrder(follower, followee).has_value()) return absl::OkStatus();
+            EdgeHalves(follower, followee, ids_->Next(), true, batch);
+            // Posts written between the follower's backfill and this edge
+            // landing were fanned out without them: a catch-up delivers them
+            // (durably queued with the edge; allowing for clock skew).
+            const absl::Time since =
+                google::protobuf::util::TimeUtil::TimestampToNanoseconds(e.create_time()) == 0
+                    ? absl::Now()
+                    : absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(
+                          e.create_time()));
+            batch->Put(meta_, U64Key2('c', follower, followee),
+                       U64Value(ids::MinIdAt(since - kCatchUpSkew)));
+            catch_up_pending = true;
             return absl::OkStatus();
           }
           case ev::Event::kUnfollowed: {
             const uint64_t follower = e.unfollowed().follower().id();
             const uint64_t followee = e.unfollowed().followee().id();
-            if (!options_.shards.IsLocal(followee)) return absl::OkStatus();
-            auto existing = db_->Get(followers_, U64Key(followee, follower));
-            if (!existing.ok()) return existing.status();
-            if (!existing->has_value()) return absl::OkStatus();
-            batch->Delete(followers_, U64Key(followee, follower));
-            batch->Delete(followers_idx_, IdxKey(followee, DecodeU64(**existing), follower));
-            batch->Merge(counters_, CounterKey(kFollowerCount, followee), EncodeCounter(-1));
+            if (!options_.shards.IsLocal(followee) || options_.shards.IsLocal(follower)) {
+              return absl::OkStatus();
+            }
+            std::lock_guard<std::mutex> lock(graph_mu_);
+            auto order = EdgeOrder(follower, followee);
+            if (order.has_value()) EdgeHalves(follower, followee, *order, false, batch);
+            return absl::OkStatus();
+          }
+          case ev::Event::kBlocked: {
+            std::lock_guard<std::mutex> lock(graph_mu_);
+            ApplyBlock(e.blocked().blocker_id(), e.blocked().blocked_user_id(), true, batch);
+            return absl::OkStatus();
+          }
+          case ev::Event::kUnblocked: {
+            std::lock_guard<std::mutex> lock(graph_mu_);
+            ApplyBlock(e.unblocked().blocker_id(), e.unblocked().blocked_user_id(), false, batch);
+            return absl::OkStatus();
+          }
+          case ev::Event::kFanoutModeChanged: {
+            const uint64_t author = e.fanout_mode_changed().author_id();
+            if (e.fanout_mode_changed().pulled()) {
+              batch->Put(heavy_, U64Key(author), "");
+            } else {
+              batch->Delete(heavy_, U64Key(author));
+            }
             return absl::OkStatus();
           }
           default:
@@ -1416,8 +1682,148 @@ absl::StatusOr<pb::ApplyEventsResponse> Feed::ApplyEvents(const pb::ApplyEventsR
         }
       });
   if (!through.ok()) return through.status();
+  if (catch_up_pending) {
+    std::lock_guard<std::mutex> lock(catch_up_mu_);
+    catch_up_wake_ = true;
+    catch_up_cv_.notify_all();
+  }
   pb::ApplyEventsResponse resp;
   resp.set_applied_through_sequence(*through);
+  return resp;
+}
+
+void Feed::StartCatchUp() {
+  if (options_.shards.count() == 1) return;  // both halves of a follow are written at once
+  catch_up_thread_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(catch_up_mu_);
+    while (!catch_up_stop_) {
+      catch_up_cv_.wait_for(lock, std::chrono::seconds(1),
+                            [&] { return catch_up_stop_ || catch_up_wake_; });
+      if (catch_up_stop_) break;
+      catch_up_wake_ = false;
+      lock.unlock();
+      absl::Status s = CatchUpFollowers();
+      if (!s.ok()) log::Warn("follower catch-up failed; retrying", {{"error", s.ToString()}});
+      lock.lock();
+    }
+  });
+}
+
+Feed::~Feed() {
+  {
+    std::lock_guard<std::mutex> lock(catch_up_mu_);
+    catch_up_stop_ = true;
+    catch_up_cv_.notify_all();
+  }
+  if (catch_up_thread_.joinable()) catch_up_thread_.join();
+}
+
+absl::Status Feed::CatchUpFollowers() {
+  const std::string prefix(1, 'c');
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, meta_));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    KeyReader r(absl::string_view(it->key().data() + 1, it->key().size() - 1));
+    const uint64_t follower = *r.ReadU64();
+    const uint64_t author = *r.ReadU64();
+    const uint64_t since = DecodeU64(it->value().ToString());
+    auto heavy = db_->Get(heavy_, U64Key(author));
+    if (!heavy.ok()) return heavy.status();
+    if (!heavy->has_value() && Follows(follower, author)) {
+      for (uint64_t id : AuthorPostIds(author, 0, options_.follow_backfill)) {
+        if (id < since) break;
+        auto post = ReadPost(id);
+        if (!post.ok()) return post.status();
+        if (!post->has_value()) continue;
+        pb::DeliverTimelineEntriesRequest req;
+        *req.mutable_post() = **post;
+        req.add_recipient_user_ids(follower);
+        pb::DeliverTimelineEntriesResponse resp;
+        grpc::Status st =
+            options_.peers->Internal(options_.shards.ShardOf(follower))
+                ->DeliverTimelineEntries(options_.peers->ServiceContext().get(), req, &resp);
+        if (!st.ok()) return status::FromGrpc(st);
+      }
+    }
+    rocksdb::WriteBatch batch;
+    batch.Delete(meta_, it->key());
+    absl::Status s = db_->Write(&batch);
+    if (!s.ok()) return s;
+  }
+  return FromRocks(it->status(), "catch-up queue");
+}
+
+absl::StatusOr<pb::PullPostsResponse> Feed::PullPosts(const pb::PullPostsRequest& req) {
+  if (req.viewer_user_id() == 0) return status::Required("viewer_user_id");
+  if (static_cast<size_t>(req.author_ids_size()) > kMaxPullAuthors) {
+    return status::TooMany("author_ids", req.author_ids_size(), kMaxPullAuthors);
+  }
+  if (req.group_ids_size() > 0) {
+    return absl::UnimplementedError("group_ids: groups are not built yet");
+  }
+  if (req.max_posts() < 1 || req.max_posts() > static_cast<int32_t>(kMaxPullPosts)) {
+    return status::OutOfRange("max_posts", req.max_posts(), 1, kMaxPullPosts);
+  }
+  std::vector<uint64_t> authors;
+  for (uint64_t a : req.author_ids()) {
+    if (!options_.shards.IsLocal(a)) {
+      return absl::InvalidArgumentError(absl::StrCat("author ", a, " is not on this shard"));
+    }
+    authors.push_back(a);
+  }
+  auto person = directory_->GetOne(req.viewer_user_id());
+  if (!person.ok()) return person.status();
+  TokenClaims as_viewer;
+  as_viewer.set_user_id(req.viewer_user_id());
+  as_viewer.set_org_id(person->org_id);
+  auto viewer = LoadViewer(as_viewer, false);
+  if (!viewer.ok()) return viewer.status();
+  pb::PullPostsResponse resp;
+  uint64_t cursor = req.before_post_id();
+  const size_t max = static_cast<size_t>(req.max_posts());
+  // Posts the viewer may not read do not count towards max_posts.
+  while (static_cast<size_t>(resp.posts_size()) < max) {
+    bool more = false;
+    auto ids = NewestOf(req.viewer_user_id(), authors, cursor, max - resp.posts_size(), &more);
+    if (!ids.ok()) return ids.status();
+    if (ids->empty()) break;
+    cursor = ids->back().first;
+    for (auto [id, author] : *ids) {
+      auto post = ReadPost(id);
+      if (!post.ok()) return post.status();
+      // Followers-only posts are left to the reader's shard, which knows
+      // whom the viewer follows first (this shard learns it asynchronously).
+      if (post->has_value() && CanSee(*viewer, **post, /*assume_follows=*/true)) {
+        *resp.add_posts() = std::move(**post);
+      }
+    }
+    if (!more) break;
+  }
+  return resp;
+}
+
+absl::StatusOr<pb::GetPostCountsResponse> Feed::GetPostCounts(const pb::GetPostCountsRequest& req) {
+  if (static_cast<size_t>(req.post_ids_size()) > kMaxCountPosts) {
+    return status::TooMany("post_ids", req.post_ids_size(), kMaxCountPosts);
+  }
+  pb::GetPostCountsResponse resp;
+  for (uint64_t id : req.post_ids()) {
+    if (ShardOfId(id) != options_.shards.self()) {
+      return absl::InvalidArgumentError(absl::StrCat("post ", id, " is not homed on this shard"));
+    }
+    auto post = ReadPost(id);
+    if (!post.ok()) return post.status();
+    if (!post->has_value()) continue;
+    auto count = [&](char kind) -> uint64_t {
+      auto v = db_->Get(counters_, CounterKey(kind, id));
+      return v.ok() && v->has_value() ? std::max<int64_t>(0, DecodeCounter(**v)) : 0;
+    };
+    pb::PostCounts* c = resp.add_counts();
+    c->set_post_id(id);
+    c->set_like_count(count(kPostLikes));
+    c->set_comment_count(count(kPostComments));
+    auto liked = db_->Get(likes_, LikeKey(kLikePost, id, req.viewer_user_id()));
+    c->set_viewer_has_liked(liked.ok() && liked->has_value());
+  }
   return resp;
 }
 

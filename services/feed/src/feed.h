@@ -9,10 +9,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -20,6 +24,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "feed/src/directory.h"
+#include "feed/src/peers.h"
 #include "parley/common/v1/auth.pb.h"
 #include "parley/events/v1/events.pb.h"
 #include "parley/feed/v1/feed.pb.h"
@@ -42,6 +47,9 @@ inline constexpr size_t kMaxHashtagChars = 100;
 inline constexpr int32_t kDefaultPageSize = 20;
 inline constexpr int32_t kMaxPageSize = 100;
 inline constexpr size_t kMaxDeliverRecipients = 10000;
+inline constexpr size_t kMaxPullAuthors = 1000;
+inline constexpr size_t kMaxPullPosts = 1000;
+inline constexpr size_t kMaxCountPosts = 500;
 
 struct FeedOptions {
   shard::ShardMap shards = shard::ShardMap::Single();
@@ -57,6 +65,8 @@ struct FeedOptions {
   size_t fanout_batch = 10000;
   // Posts plus comments per person per minute (a token bucket with this burst).
   int32_t writes_per_minute = 60;
+  // The other shards (null with one shard). Not owned.
+  Peers* peers = nullptr;
   // The clock for rate limits.
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
@@ -68,6 +78,7 @@ class Feed {
   static absl::StatusOr<std::unique_ptr<Feed>> Create(storage::Db* db, Directory* directory,
                                                       FeedOptions options);
 
+  ~Feed();
   storage::Outbox* outbox() const { return outbox_.get(); }
   const FeedOptions& options() const { return options_; }
 
@@ -111,6 +122,13 @@ class Feed {
   absl::Status DeliverTimelineEntries(const pb::DeliverTimelineEntriesRequest& req);
   absl::Status RemoveTimelineEntries(const pb::RemoveTimelineEntriesRequest& req);
   absl::StatusOr<pb::ApplyEventsResponse> ApplyEvents(const pb::ApplyEventsRequest& req);
+  absl::StatusOr<pb::PullPostsResponse> PullPosts(const pb::PullPostsRequest& req);
+  absl::StatusOr<pb::GetPostCountsResponse> GetPostCounts(const pb::GetPostCountsRequest& req);
+
+  // The shard a post or comment id was created on (its home shard).
+  int32_t ShardOfId(uint64_t id) const;
+  // FAILED_PRECONDITION unless `user_id` is homed on this shard.
+  absl::Status RequireLocal(uint64_t user_id) const;
 
   // Statistics for tests and benchmarks.
   uint64_t HomeEntryCount(uint64_t owner);  // entries physically in the head
@@ -129,8 +147,15 @@ class Feed {
   absl::StatusOr<Person> RequirePeer(const TokenClaims& caller, uint64_t user_id);
   absl::StatusOr<std::optional<pb::Post>> ReadPost(uint64_t post_id);
   bool Follows(uint64_t follower, uint64_t followee);
+  // Writes (or removes) the halves of a follow edge that live on this shard.
+  void EdgeHalves(uint64_t follower, uint64_t followee, uint64_t order, bool add,
+                  rocksdb::WriteBatch* batch);
+  std::optional<uint64_t> EdgeOrder(uint64_t follower, uint64_t followee);
+  uint8_t BlockFlags(uint64_t a, uint64_t b);
+  void ApplyBlock(uint64_t blocker, uint64_t blocked, bool block, rocksdb::WriteBatch* batch);
   // Whether `viewer` may read `post` (author activity checked separately).
-  bool CanSee(const Viewer& viewer, const pb::Post& post);
+  // With assume_follows, followers-only posts pass (the caller checks follows).
+  bool CanSee(const Viewer& viewer, const pb::Post& post, bool assume_follows = false);
   // Loads, filters and hydrates posts (counts, liked flags, authors), in order.
   absl::StatusOr<std::vector<pb::Post>> Hydrate(const Viewer& viewer,
                                                 const std::vector<uint64_t>& post_ids);
@@ -157,9 +182,26 @@ class Feed {
   // Newest post ids of `author` older than `before` (exclusive; 0: newest).
   std::vector<uint64_t> AuthorPostIds(uint64_t author, uint64_t before, size_t limit);
   absl::Status FanOutPost(const events::v1::Event& event);
+  // Posts of remote `authors` (all on `shard`) older than `before`, kept as
+  // local copies so that they hydrate like delivered ones.
+  absl::StatusOr<std::vector<pb::Post>> PullRemote(int32_t shard, uint64_t viewer,
+                                                   const std::vector<uint64_t>& authors,
+                                                   uint64_t before, size_t max);
+  // Newest candidate ids older than `before` of `authors` (any shard), at most
+  // `max`; `more` tells whether a source may have had more.
+  absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> NewestOf(
+      uint64_t viewer, const std::vector<uint64_t>& authors, uint64_t before, size_t max,
+      bool* more);
   absl::Status FanOutDelete(const events::v1::Event& event);
+  // Keeps this shard's users in `users`; returns the others by shard.
+  std::map<int32_t, std::vector<uint64_t>> SplitByShard(std::vector<uint64_t>& users);
   absl::Status ForEachFollower(uint64_t author,
                                const std::function<absl::Status(std::vector<uint64_t>&)>& chunk);
+
+  // Delivers to followers on other shards the posts written between their
+  // follow and the follow edge reaching this shard (queued in meta 'c' keys).
+  void StartCatchUp();
+  absl::Status CatchUpFollowers();
 
   storage::Db* const db_;
   Directory* const directory_;
@@ -191,6 +233,11 @@ class Feed {
     double tokens;
     absl::Time updated;
   };
+  std::mutex catch_up_mu_;
+  std::condition_variable catch_up_cv_;
+  bool catch_up_wake_ = false;  // guarded by catch_up_mu_
+  bool catch_up_stop_ = false;  // guarded by catch_up_mu_
+  std::thread catch_up_thread_;
   std::mutex rate_mu_;
   absl::flat_hash_map<uint64_t, Bucket> buckets_;  // guarded by rate_mu_
 };

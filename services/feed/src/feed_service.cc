@@ -28,46 +28,100 @@ grpc::Status Respond(absl::StatusOr<T> result, Fn&& fill) {
   auto caller = auth_->Authenticate##Kind(*(ctx)); \
   if (!caller.ok()) return ToGrpc(caller.status())
 
-#define PARLEY_USER_STATUS_RPC(Name, call)                                                   \
-  grpc::Status FeedGrpcService::Name(grpc::ServerContext* ctx, const pb::Name##Request* req, \
-                                     pb::Name##Response*) {                                  \
-    PARLEY_AUTH(ctx, User);                                                                  \
-    return ToGrpc(call);                                                                     \
+constexpr char kForwarded[] = "x-parley-forwarded";
+
+template <typename Req, typename Resp>
+std::optional<grpc::Status> FeedGrpcService::Route(grpc::ServerContext* ctx, int32_t shard,
+                                                   const Req& req, Resp* resp,
+                                                   Method<Req, Resp> method) {
+  const auto& shards = feed_->options().shards;
+  if (shard == shards.self()) return std::nullopt;
+  if (shard < 0 || shard >= shards.count() || peers_ == nullptr) {
+    return grpc::Status(grpc::NOT_FOUND, "no such record on any shard");
+  }
+  if (ctx->client_metadata().count(kForwarded) > 0) {
+    return grpc::Status(grpc::FAILED_PRECONDITION,
+                        "forwarded to the wrong feed shard: shard maps disagree");
+  }
+  grpc::ClientContext out;
+  out.set_deadline(std::min(ctx->deadline(), std::chrono::system_clock::now() +
+                                                 absl::ToChronoNanoseconds(peers_->deadline())));
+  for (const char* key : {"authorization", "x-request-id"}) {
+    auto it = ctx->client_metadata().find(key);
+    if (it != ctx->client_metadata().end()) {
+      out.AddMetadata(key, std::string(it->second.data(), it->second.size()));
+    }
+  }
+  out.AddMetadata(kForwarded, "1");
+  return (peers_->Public(shard)->*method)(&out, req, resp);
+}
+
+int32_t FeedGrpcService::UserShard(uint64_t user_id) const {
+  return feed_->options().shards.ShardOf(user_id);
+}
+
+// Ids of posts and comments carry their home shard; 0 stays here (and fails validation).
+int32_t FeedGrpcService::IdShard(uint64_t id) const {
+  return id == 0 ? feed_->options().shards.self() : feed_->ShardOfId(id);
+}
+
+#define PARLEY_ROUTE(Name, shard)                                                          \
+  if (auto routed = Route(ctx, shard, *req, resp, &pb::FeedService::Stub::Name); routed) { \
+    return *routed;                                                                        \
   }
 
-PARLEY_USER_STATUS_RPC(FollowUser, feed_->Follow(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(UnfollowUser, feed_->Unfollow(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(BlockUser, feed_->Block(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(UnblockUser, feed_->Unblock(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(MuteUser, feed_->Mute(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(UnmuteUser, feed_->Unmute(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(DeletePost, feed_->DeletePost(*caller, req->post_id()))
-PARLEY_USER_STATUS_RPC(DeleteComment, feed_->DeleteComment(*caller, req->comment_id()))
-PARLEY_USER_STATUS_RPC(LikePost, feed_->LikePost(*caller, req->post_id(), true))
-PARLEY_USER_STATUS_RPC(UnlikePost, feed_->LikePost(*caller, req->post_id(), false))
-PARLEY_USER_STATUS_RPC(LikeComment, feed_->LikeComment(*caller, req->comment_id(), true))
-PARLEY_USER_STATUS_RPC(UnlikeComment, feed_->LikeComment(*caller, req->comment_id(), false))
-#undef PARLEY_USER_STATUS_RPC
-
-// RPCs whose response is what the logic returns.
-#define PARLEY_USER_WHOLE_RPC(Name, call)                                                    \
+#define PARLEY_USER_STATUS_RPC(Name, shard, call)                                            \
   grpc::Status FeedGrpcService::Name(grpc::ServerContext* ctx, const pb::Name##Request* req, \
                                      pb::Name##Response* resp) {                             \
     PARLEY_AUTH(ctx, User);                                                                  \
+    PARLEY_ROUTE(Name, shard)                                                                \
+    return ToGrpc(call);                                                                     \
+  }
+
+#define CALLER UserShard(caller->user_id())
+PARLEY_USER_STATUS_RPC(FollowUser, CALLER, feed_->Follow(*caller, req->user_id()))
+PARLEY_USER_STATUS_RPC(UnfollowUser, CALLER, feed_->Unfollow(*caller, req->user_id()))
+PARLEY_USER_STATUS_RPC(BlockUser, CALLER, feed_->Block(*caller, req->user_id()))
+PARLEY_USER_STATUS_RPC(UnblockUser, CALLER, feed_->Unblock(*caller, req->user_id()))
+PARLEY_USER_STATUS_RPC(MuteUser, CALLER, feed_->Mute(*caller, req->user_id()))
+PARLEY_USER_STATUS_RPC(UnmuteUser, CALLER, feed_->Unmute(*caller, req->user_id()))
+PARLEY_USER_STATUS_RPC(DeletePost, IdShard(req->post_id()),
+                       feed_->DeletePost(*caller, req->post_id()))
+PARLEY_USER_STATUS_RPC(DeleteComment, IdShard(req->comment_id()),
+                       feed_->DeleteComment(*caller, req->comment_id()))
+PARLEY_USER_STATUS_RPC(LikePost, IdShard(req->post_id()),
+                       feed_->LikePost(*caller, req->post_id(), true))
+PARLEY_USER_STATUS_RPC(UnlikePost, IdShard(req->post_id()),
+                       feed_->LikePost(*caller, req->post_id(), false))
+PARLEY_USER_STATUS_RPC(LikeComment, IdShard(req->comment_id()),
+                       feed_->LikeComment(*caller, req->comment_id(), true))
+PARLEY_USER_STATUS_RPC(UnlikeComment, IdShard(req->comment_id()),
+                       feed_->LikeComment(*caller, req->comment_id(), false))
+#undef PARLEY_USER_STATUS_RPC
+
+// RPCs whose response is what the logic returns.
+#define PARLEY_USER_WHOLE_RPC(Name, shard, call)                                             \
+  grpc::Status FeedGrpcService::Name(grpc::ServerContext* ctx, const pb::Name##Request* req, \
+                                     pb::Name##Response* resp) {                             \
+    PARLEY_AUTH(ctx, User);                                                                  \
+    PARLEY_ROUTE(Name, shard)                                                                \
     return Respond(call, [&](pb::Name##Response r) { *resp = std::move(r); });               \
   }
 
-PARLEY_USER_WHOLE_RPC(ListFollowers, feed_->ListFollowers(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListFollowing, feed_->ListFollowing(*caller, *req))
-PARLEY_USER_WHOLE_RPC(GetThread, feed_->GetThread(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListReplies, feed_->ListReplies(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListHomeTimeline, feed_->ListHomeTimeline(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListUserTimeline, feed_->ListUserTimeline(*caller, *req))
+#define SUBJECT UserShard(req->user_id() != 0 ? req->user_id() : caller->user_id())
+PARLEY_USER_WHOLE_RPC(ListFollowers, SUBJECT, feed_->ListFollowers(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListFollowing, SUBJECT, feed_->ListFollowing(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListUserTimeline, SUBJECT, feed_->ListUserTimeline(*caller, *req))
+PARLEY_USER_WHOLE_RPC(GetThread, IdShard(req->post_id()), feed_->GetThread(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListReplies, IdShard(req->comment_id()), feed_->ListReplies(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListHomeTimeline, CALLER, feed_->ListHomeTimeline(*caller, *req))
+#undef SUBJECT
 #undef PARLEY_USER_WHOLE_RPC
 
 grpc::Status FeedGrpcService::CreatePost(grpc::ServerContext* ctx, const pb::CreatePostRequest* req,
                                          pb::CreatePostResponse* resp) {
   PARLEY_AUTH(ctx, User);
+  PARLEY_ROUTE(CreatePost, CALLER)
   return Respond(feed_->CreatePost(*caller, *req),
                  [&](pb::Post p) { *resp->mutable_post() = std::move(p); });
 }
@@ -75,6 +129,7 @@ grpc::Status FeedGrpcService::CreatePost(grpc::ServerContext* ctx, const pb::Cre
 grpc::Status FeedGrpcService::GetPost(grpc::ServerContext* ctx, const pb::GetPostRequest* req,
                                       pb::GetPostResponse* resp) {
   PARLEY_AUTH(ctx, User);
+  PARLEY_ROUTE(GetPost, IdShard(req->post_id()))
   return Respond(feed_->GetPost(*caller, req->post_id()),
                  [&](pb::Post p) { *resp->mutable_post() = std::move(p); });
 }
@@ -83,6 +138,7 @@ grpc::Status FeedGrpcService::CreateComment(grpc::ServerContext* ctx,
                                             const pb::CreateCommentRequest* req,
                                             pb::CreateCommentResponse* resp) {
   PARLEY_AUTH(ctx, User);
+  PARLEY_ROUTE(CreateComment, IdShard(req->post_id()))
   return Respond(feed_->CreateComment(*caller, *req),
                  [&](pb::Comment c) { *resp->mutable_comment() = std::move(c); });
 }
@@ -107,6 +163,21 @@ grpc::Status FeedInternalGrpcService::ApplyEvents(grpc::ServerContext* ctx,
   PARLEY_AUTH(ctx, Service);
   return Respond(feed_->ApplyEvents(*req),
                  [&](pb::ApplyEventsResponse r) { *resp = std::move(r); });
+}
+
+grpc::Status FeedInternalGrpcService::PullPosts(grpc::ServerContext* ctx,
+                                                const pb::PullPostsRequest* req,
+                                                pb::PullPostsResponse* resp) {
+  PARLEY_AUTH(ctx, Service);
+  return Respond(feed_->PullPosts(*req), [&](pb::PullPostsResponse r) { *resp = std::move(r); });
+}
+
+grpc::Status FeedInternalGrpcService::GetPostCounts(grpc::ServerContext* ctx,
+                                                    const pb::GetPostCountsRequest* req,
+                                                    pb::GetPostCountsResponse* resp) {
+  PARLEY_AUTH(ctx, Service);
+  return Respond(feed_->GetPostCounts(*req),
+                 [&](pb::GetPostCountsResponse r) { *resp = std::move(r); });
 }
 
 }  // namespace parley::feed

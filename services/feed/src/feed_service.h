@@ -1,18 +1,25 @@
 // gRPC adapters for Feed: authenticate, call the logic, convert the status.
-// RPCs of the communities issue (groups, questions, insights) and the
-// multi-shard internals (PullPosts, GetPostCounts, ListSnapshotEvents) are not
-// overridden, so they answer UNIMPLEMENTED.
+// RPCs of the communities issue (groups, questions, insights) and
+// ListSnapshotEvents are not overridden, so they answer UNIMPLEMENTED.
 #pragma once
 
+#include <optional>
+
 #include "feed/src/feed.h"
+#include "feed/src/peers.h"
 #include "parley/auth/auth.h"
 #include "parley/feed/v1/feed.grpc.pb.h"
 
 namespace parley::feed {
 
+// Every shard accepts every public call: a call about data homed on another
+// shard (the caller's timeline and graph live on the caller's shard, a post and
+// its comments and likes on its author's) is forwarded there once, with the
+// caller's token.
 class FeedGrpcService final : public pb::FeedService::Service {
  public:
-  FeedGrpcService(Feed* feed, auth::Authenticator* auth) : feed_(feed), auth_(auth) {}
+  FeedGrpcService(Feed* feed, auth::Authenticator* auth, Peers* peers)
+      : feed_(feed), auth_(auth), peers_(peers) {}
 
 #define PARLEY_FEED_RPC(Name)                                               \
   grpc::Status Name(grpc::ServerContext* ctx, const pb::Name##Request* req, \
@@ -41,8 +48,18 @@ class FeedGrpcService final : public pb::FeedService::Service {
 #undef PARLEY_FEED_RPC
 
  private:
+  template <typename Req, typename Resp>
+  using Method = grpc::Status (pb::FeedService::Stub::*)(grpc::ClientContext*, const Req&, Resp*);
+  // Forwards the call to `shard` unless it is this one (then nullopt).
+  template <typename Req, typename Resp>
+  std::optional<grpc::Status> Route(grpc::ServerContext* ctx, int32_t shard, const Req& req,
+                                    Resp* resp, Method<Req, Resp> method);
+  int32_t UserShard(uint64_t user_id) const;
+  int32_t IdShard(uint64_t id) const;
+
   Feed* const feed_;
   auth::Authenticator* const auth_;
+  Peers* const peers_;
 };
 
 class FeedInternalGrpcService final : public pb::FeedInternalService::Service {
@@ -56,6 +73,10 @@ class FeedInternalGrpcService final : public pb::FeedInternalService::Service {
                                      pb::RemoveTimelineEntriesResponse* resp) override;
   grpc::Status ApplyEvents(grpc::ServerContext* ctx, const pb::ApplyEventsRequest* req,
                            pb::ApplyEventsResponse* resp) override;
+  grpc::Status PullPosts(grpc::ServerContext* ctx, const pb::PullPostsRequest* req,
+                         pb::PullPostsResponse* resp) override;
+  grpc::Status GetPostCounts(grpc::ServerContext* ctx, const pb::GetPostCountsRequest* req,
+                             pb::GetPostCountsResponse* resp) override;
 
  private:
   Feed* const feed_;

@@ -10,7 +10,7 @@
 
 ABSL_FLAG(std::string, identity_addr, "",
           "host:port of identity (parley-feed only; the all-in-one uses its own)");
-ABSL_FLAG(int, shard_count, 1, "number of feed shards (1..1024); only 1 is supported so far");
+ABSL_FLAG(int, shard_count, 1, "number of feed shards (1..1024)");
 ABSL_FLAG(int, shard_index, 0, "this process's feed shard, 0..shard_count-1");
 ABSL_FLAG(std::string, shard_addrs, "",
           "every feed shard's host:port in shard order, comma-separated");
@@ -51,11 +51,11 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   auto shards = shard::ShardMap::Create(shard_count, absl::GetFlag(FLAGS_shard_index),
                                         absl::GetFlag(FLAGS_shard_addrs));
   if (!shards.ok()) return shards.status();
-  if (shards->count() > 1) {
-    return absl::UnimplementedError(
-        "shard_count: feed runs as one shard so far; cross-shard fan-out is not built yet");
-  }
   options.shards = *shards;
+  if (shards->count() > 1) {
+    module->peers = std::make_unique<Peers>(*shards, credential);
+    options.peers = module->peers.get();
+  }
   const int64_t threshold = absl::GetFlag(FLAGS_fanout_push_threshold);
   absl::Status s = config::CheckRange("fanout_push_threshold", threshold, 1, 100000000);
   if (!s.ok()) return s;
@@ -110,8 +110,8 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   auto service_verifier = std::make_shared<auth::Verifier>(
       service_ring, auth::VerifierOptions{.kind = auth::TokenKind::TOKEN_KIND_SERVICE});
   module->authenticator = std::make_unique<auth::Authenticator>(user_verifier, service_verifier);
-  module->public_service =
-      std::make_unique<FeedGrpcService>(module->feed.get(), module->authenticator.get());
+  module->public_service = std::make_unique<FeedGrpcService>(
+      module->feed.get(), module->authenticator.get(), module->peers.get());
   module->internal_service =
       std::make_unique<FeedInternalGrpcService>(module->feed.get(), module->authenticator.get());
 
@@ -126,6 +126,33 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
                                  .max_backoff = absl::Seconds(5),
                                  .idle_poll = absl::Seconds(1)},
       [f](const std::vector<storage::OutboxEntry>& entries) { return f->FanOut(entries); }));
+  // Every other shard receives the halves of follows and blocks that it owns
+  // (ApplyEvents), and which authors are pulled rather than pushed.
+  for (int32_t shard = 0; shard < options.shards.count(); ++shard) {
+    if (shard == options.shards.self()) continue;
+    const shard::ShardMap map = options.shards;
+    auto subscriber = std::make_shared<events::Subscriber>(
+        absl::StrCat("feed-", shard),
+        grpc::CreateChannel(map.address(shard), grpc::InsecureChannelCredentials()),
+        "/parley.feed.v1.FeedInternalService/ApplyEvents", credential);
+    module->dispatchers.push_back(std::make_unique<storage::Dispatcher>(
+        outbox, storage::DispatcherOptions{.subscriber = absl::StrCat("feed-", shard)},
+        events::DeliverTo(subscriber, outbox->producer_id(),
+                          [map, shard](const events::pb::Event& e) {
+                            switch (e.payload_case()) {
+                              case events::pb::Event::kFollowed:
+                                return map.ShardOf(e.followed().followee().id()) == shard;
+                              case events::pb::Event::kUnfollowed:
+                                return map.ShardOf(e.unfollowed().followee().id()) == shard;
+                              case events::pb::Event::kBlocked:
+                              case events::pb::Event::kUnblocked:
+                              case events::pb::Event::kFanoutModeChanged:
+                                return true;
+                              default:
+                                return false;
+                            }
+                          })));
+  }
   struct Peer {
     const char* name;
     std::string addr;

@@ -13,6 +13,7 @@
 #include "feed/src/directory.h"
 #include "feed/src/feed.h"
 #include "feed/src/feed_service.h"
+#include "feed/src/peers.h"
 #include "parley/events/events.h"
 #include "parley/server/flags.h"
 #include "parley/server/server.h"
@@ -38,6 +39,7 @@ struct FeedModule {
   std::shared_ptr<ChannelSlot> identity_channel;
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<Directory> directory;
+  std::unique_ptr<Peers> peers;  // null with one shard
   std::unique_ptr<Feed> feed;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<FeedGrpcService> public_service;

@@ -65,7 +65,9 @@ std::string EncodeForOutbox(const pb::Event& event);
 absl::StatusOr<pb::Event> DecodeFromOutbox(const storage::OutboxEntry& entry,
                                            const std::string& producer);
 
-// A DeliverFn for a Dispatcher that sends entries to `subscriber`.
-storage::DeliverFn DeliverTo(std::shared_ptr<Subscriber> subscriber, std::string producer);
+// A DeliverFn for a Dispatcher that sends entries to `subscriber`. With `keep`,
+// only the events it accepts are sent (the others count as delivered).
+storage::DeliverFn DeliverTo(std::shared_ptr<Subscriber> subscriber, std::string producer,
+                             std::function<bool(const pb::Event&)> keep = nullptr);
 
 }  // namespace parley::events
