@@ -38,7 +38,7 @@ const SHARDED = ["shard_index", "shard_count", "shard_addrs"];
 const FLAGS = {
   "parley-identity": [...COMMON],
   "parley-feed": [...COMMON, ...SHARDED, "fanout_push_threshold", "home_timeline_head",
-    "search_addr", "notify_addr", "federation_addr"],
+    "search_addr", "notify_addr", "federation_addr", "post_rate_per_minute", "user_cache_ttl_s"],
   "parley-search": [...COMMON, "feed_addr"],
   "parley-notify": [...COMMON, ...SHARDED, "redis_addr"],
   "parley-federation": [...COMMON, "instance_domain", "instance_key_file"],
