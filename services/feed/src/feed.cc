@@ -1592,10 +1592,13 @@ absl::Status Feed::DeliverTimelineEntries(const pb::DeliverTimelineEntriesReques
   copy.clear_comment_count();
   copy.clear_viewer_has_liked();
   copy.clear_accepted_comment_id();
-  rocksdb::WriteBatch batch;
-  batch.Put(posts_, U64Key(copy.id()), copy.SerializeAsString());
-  absl::Status s = db_->Write(&batch);
-  if (!s.ok()) return s;
+  absl::Status s;
+  if (ShardOfId(copy.id()) != options_.shards.self()) {  // never clobber an original
+    rocksdb::WriteBatch batch;
+    batch.Put(posts_, U64Key(copy.id()), copy.SerializeAsString());
+    s = db_->Write(&batch);
+    if (!s.ok()) return s;
+  }
   s = PutHomeEntries(copy.id(), copy.author().id(), owners);
   if (!s.ok()) return s;
   return TrimHomes(owners);
@@ -1608,7 +1611,7 @@ absl::Status Feed::RemoveTimelineEntries(const pb::RemoveTimelineEntriesRequest&
                            kMaxDeliverRecipients);
   }
   rocksdb::WriteBatch batch;
-  batch.Delete(posts_, U64Key(req.post_id()));
+  if (ShardOfId(req.post_id()) != options_.shards.self()) batch.Delete(posts_, U64Key(req.post_id()));
   for (uint64_t o : req.recipient_user_ids()) {
     if (!options_.shards.IsLocal(o)) {
       return absl::InvalidArgumentError(absl::StrCat("recipient ", o, " is not on this shard"));
