@@ -1611,7 +1611,8 @@ absl::Status Feed::RemoveTimelineEntries(const pb::RemoveTimelineEntriesRequest&
                            kMaxDeliverRecipients);
   }
   rocksdb::WriteBatch batch;
-  if (ShardOfId(req.post_id()) != options_.shards.self()) batch.Delete(posts_, U64Key(req.post_id()));
+  if (ShardOfId(req.post_id()) != options_.shards.self())
+    batch.Delete(posts_, U64Key(req.post_id()));
   for (uint64_t o : req.recipient_user_ids()) {
     if (!options_.shards.IsLocal(o)) {
       return absl::InvalidArgumentError(absl::StrCat("recipient ", o, " is not on this shard"));

@@ -10,16 +10,23 @@
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/security/server_credentials.h"
+#include "grpcpp/server_builder.h"
 #include "gtest/gtest.h"
 #include "identity/src/module.h"
+#include "parley/events/events.h"
 #include "parley/feed/v1/feed.grpc.pb.h"
 #include "parley/identity/v1/identity.grpc.pb.h"
+#include "parley/notify/v1/notify.grpc.pb.h"
+#include "parley/status/status.h"
+#include "parley/storage/keys.h"
 #include "parley/testing/testing.h"
 
 ABSL_DECLARE_FLAG(int, home_timeline_head);
 ABSL_DECLARE_FLAG(int, post_rate_per_minute);
 ABSL_DECLARE_FLAG(int, user_cache_ttl_s);
 ABSL_DECLARE_FLAG(int64_t, fanout_push_threshold);
+ABSL_DECLARE_FLAG(std::string, notify_addr);
 
 namespace parley::feed {
 namespace {
@@ -49,6 +56,7 @@ class FeedTest : public ::testing::Test {
     absl::SetFlag(&FLAGS_home_timeline_head, head_);
     absl::SetFlag(&FLAGS_post_rate_per_minute, rate_);
     absl::SetFlag(&FLAGS_fanout_push_threshold, threshold_);
+    absl::SetFlag(&FLAGS_notify_addr, notify_addr_);
     config_.data_dir = dir_.path();
     config_.server.grpc_addr = "127.0.0.1:0";
     config_.server.metrics_addr = "";
@@ -190,6 +198,7 @@ class FeedTest : public ::testing::Test {
                                  absl::Seconds(60)));
   }
 
+  std::string notify_addr_;
   int head_ = 800;
   int rate_ = 1000;
   int64_t threshold_ = 10000;
@@ -597,6 +606,98 @@ TEST_F(FeedTest, AcknowledgedPostsSurviveARestart) {
   WaitForFanOut();
   std::sort(ids.rbegin(), ids.rend());
   EXPECT_EQ(Home(bob), ids);
+}
+
+// A subscriber built the way notifications will be: a real gRPC service whose
+// ApplyEvents applies batches with events::ApplyBatch into its own RocksDB,
+// counting each event kind. Its first answer is lost after the batch was
+// applied (it returns UNAVAILABLE), so the feed delivers that batch again.
+class CountingSubscriber final : public notify::v1::NotificationInternalService::Service {
+ public:
+  explicit CountingSubscriber(const std::string& dir) {
+    auto opts = storage::DbOptions::ForTesting(dir);
+    opts.column_families = {"applied", "counts"};
+    db_ = *storage::Db::Open(opts);
+    applied_ = std::make_unique<storage::AppliedSequences>(db_.get(), db_->Cf("applied"));
+  }
+  grpc::Status ApplyEvents(grpc::ServerContext*, const notify::v1::ApplyEventsRequest* req,
+                           notify::v1::ApplyEventsResponse* resp) override {
+    auto through = events::ApplyBatch(
+        *applied_, req->batch(), [&](const events::v1::Event& e, rocksdb::WriteBatch* b) {
+          return storage::FromRocks(b->Merge(db_->Cf("counts"), storage::U64Key(e.payload_case()),
+                                             storage::EncodeCounter(1)));
+        });
+    if (!through.ok()) return status::ToGrpc(through.status());
+    if (calls_++ == 0) return grpc::Status(grpc::UNAVAILABLE, "the answer was lost");
+    resp->set_applied_through_sequence(*through);
+    return grpc::Status::OK;
+  }
+  int64_t Count(events::v1::Event::PayloadCase kind) {
+    auto v = db_->Get(db_->Cf("counts"), storage::U64Key(kind));
+    return v.ok() && v->has_value() ? storage::DecodeCounter(**v) : 0;
+  }
+
+ private:
+  std::atomic<int> calls_{0};
+  std::unique_ptr<storage::Db> db_;
+  std::unique_ptr<storage::AppliedSequences> applied_;
+};
+
+class SubscribedFeedTest : public FeedTest {
+ protected:
+  void SetUp() override {
+    subscriber_ = std::make_unique<CountingSubscriber>(sub_dir_.path());
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(subscriber_.get());
+    sub_server_ = builder.BuildAndStart();
+    notify_addr_ = "127.0.0.1:" + std::to_string(port);
+    FeedTest::SetUp();
+  }
+  void TearDown() override {
+    FeedTest::TearDown();
+    sub_server_->Shutdown();
+    absl::SetFlag(&FLAGS_notify_addr, "");
+  }
+  testing::TempDir sub_dir_;
+  std::unique_ptr<CountingSubscriber> subscriber_;
+  std::unique_ptr<grpc::Server> sub_server_;
+};
+
+TEST_F(SubscribedFeedTest, EventsReachSubscribersExactlyOnce) {
+  using E = events::v1::Event;
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  ASSERT_TRUE(Follow(bob, ana).ok());
+  uint64_t post = PostId(ana, "hi @bob");
+  pb::CreateCommentRequest cr;
+  cr.set_post_id(post);
+  cr.set_body("hello");
+  pb::CreateCommentResponse comment;
+  ASSERT_TRUE(stub_->CreateComment(Ctx(bob.token).get(), cr, &comment).ok());
+  pb::LikePostRequest lp;
+  lp.set_post_id(post);
+  pb::LikePostResponse lpr;
+  ASSERT_TRUE(stub_->LikePost(Ctx(bob.token).get(), lp, &lpr).ok());
+  ASSERT_TRUE(stub_->LikePost(Ctx(bob.token).get(), lp, &lpr).ok());  // no second event
+  pb::DeletePostRequest dr;
+  dr.set_post_id(post);
+  pb::DeletePostResponse drr;
+  ASSERT_TRUE(stub_->DeletePost(Ctx(ana.token).get(), dr, &drr).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return feed_->feed->outbox()->Pending("notify") == 0; },
+                               absl::Seconds(30)));
+  EXPECT_EQ(subscriber_->Count(E::kFollowed), 1);
+  EXPECT_EQ(subscriber_->Count(E::kPostCreated), 1);
+  EXPECT_EQ(subscriber_->Count(E::kMentioned), 1);
+  EXPECT_EQ(subscriber_->Count(E::kCommentCreated), 1);
+  EXPECT_EQ(subscriber_->Count(E::kLiked), 1);
+  EXPECT_EQ(subscriber_->Count(E::kPostDeleted), 1);
+  // A restart re-reads the cursor; nothing is delivered twice.
+  Shutdown();
+  Boot();
+  absl::SleepFor(absl::Milliseconds(300));
+  EXPECT_EQ(subscriber_->Count(E::kPostCreated), 1);
 }
 
 }  // namespace
