@@ -37,7 +37,6 @@ constexpr char kCommentLikes = 'l';
 constexpr char kCommentReplies = 'r';
 constexpr char kFollowerCount = 'F';
 constexpr char kFollowingCount = 'G';
-constexpr char kHomeCount = 'H';
 // Like keys: a kind byte, the target id, the person.
 constexpr char kLikePost = 'p';
 constexpr char kLikeComment = 'c';
@@ -71,6 +70,10 @@ std::string U64Key2(char kind, uint64_t a, uint64_t b) {
   AppendU64(&k, b);
   return k;
 }
+
+// Home entries per WriteBatch during fan-out (large batches amortize the WAL
+// write; tools/bench/run fanout measures it).
+constexpr size_t kHomeWriteBatch = 50000;
 
 // Clock skew allowed between shards when catching a new follower up.
 constexpr absl::Duration kCatchUpSkew = absl::Seconds(5);
@@ -632,61 +635,69 @@ void Feed::RemoveAuthorFromHome(uint64_t owner, uint64_t author, rocksdb::WriteB
       ++removed;
     }
   }
-  if (removed > 0) batch->Merge(counters_, CounterKey(kHomeCount, owner), EncodeCounter(-removed));
+  if (removed > 0) AddHomeSize(owner, -removed);
+}
+
+void Feed::AddHomeSize(uint64_t owner, int64_t delta) {
+  std::lock_guard<std::mutex> lock(sizes_mu_);
+  int64_t& size = home_sizes_[owner];
+  size = std::max<int64_t>(0, size + delta);
 }
 
 absl::Status Feed::PutHomeEntries(uint64_t post_id, uint64_t author,
                                   const std::vector<uint64_t>& owners) {
   rocksdb::WriteBatch batch;
   const std::string value = U64Value(author);
-  const std::string one = EncodeCounter(1);
-  for (uint64_t owner : owners) {
-    batch.Put(home_, DescKey(owner, post_id), value);
-    batch.Merge(counters_, CounterKey(kHomeCount, owner), one);
-  }
-  return db_->Write(&batch);
+  for (uint64_t owner : owners) batch.Put(home_, DescKey(owner, post_id), value);
+  absl::Status s = db_->Write(&batch);
+  if (!s.ok()) return s;
+  for (uint64_t owner : owners) AddHomeSize(owner, 1);
+  return absl::OkStatus();
 }
 
+// Head sizes are counted in memory (a counter in RocksDB would cost a merge
+// per delivery and a merge-chain read per check). After a restart they start
+// from zero, so a head may grow past its limit by one more slack before the
+// next trim; trimming counts the real entries.
 absl::Status Feed::TrimHomes(const std::vector<uint64_t>& owners) {
-  if (owners.empty()) return absl::OkStatus();
-  std::vector<std::string> keys;
-  for (uint64_t o : owners) keys.push_back(CounterKey(kHomeCount, o));
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), counters_);
-  std::vector<std::string> values;
-  auto st = db_->raw()->MultiGet({}, cfs, slices, &values);
-  const size_t limit = options_.home_head + options_.home_trim_slack;
+  const int64_t limit = static_cast<int64_t>(options_.home_head + options_.home_trim_slack);
+  std::vector<uint64_t> due;
+  {
+    std::lock_guard<std::mutex> lock(sizes_mu_);
+    for (uint64_t o : owners) {
+      auto it = home_sizes_.find(o);
+      if (it != home_sizes_.end() && it->second > limit) due.push_back(o);
+    }
+  }
+  if (due.empty()) return absl::OkStatus();
   std::lock_guard<std::mutex> lock(home_mu_);
-  for (size_t i = 0; i < owners.size(); ++i) {
-    if (!st[i].ok() || DecodeCounter(values[i]) <= static_cast<int64_t>(limit)) continue;
-    const uint64_t owner = owners[i];
+  for (const uint64_t owner : due) {
     std::string prefix = U64Key(owner);
     std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, home_));
-    size_t seen = 0;
+    int64_t seen = 0;
     uint64_t last_kept = 0;
     std::string first_removed;
-    int64_t removed = 0;
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
-      if (seen < options_.home_head) {
+      if (seen < static_cast<int64_t>(options_.home_head)) {
         last_kept = DecodeDescU64(absl::string_view(it->key().data() + 8, 8));
-      } else {
-        if (first_removed.empty()) first_removed = it->key().ToString();
-        ++removed;
+      } else if (first_removed.empty()) {
+        first_removed = it->key().ToString();
       }
       ++seen;
     }
-    rocksdb::WriteBatch batch;
-    // The counter drifts upwards with re-delivered entries; set it to what is there.
-    batch.Merge(counters_, keys[i],
-                EncodeCounter(static_cast<int64_t>(seen) - removed - DecodeCounter(values[i])));
-    if (removed > 0) {
+    if (!it->status().ok()) return FromRocks(it->status(), "home");
+    const int64_t kept = std::min<int64_t>(seen, options_.home_head);
+    if (seen > kept) {
+      rocksdb::WriteBatch batch;
       batch.DeleteRange(home_, first_removed, PrefixSuccessor(prefix));
       // Everything newer than the oldest kept entry is complete in the head.
       uint64_t horizon = std::max(Horizon(owner), last_kept - 1);
       batch.Put(meta_, CounterKey('h', owner), U64Value(horizon));
+      absl::Status s = db_->Write(&batch);
+      if (!s.ok()) return s;
     }
-    absl::Status s = db_->Write(&batch);
-    if (!s.ok()) return s;
+    std::lock_guard<std::mutex> sizes(sizes_mu_);
+    home_sizes_[owner] = kept;
   }
   return absl::OkStatus();
 }
@@ -707,8 +718,7 @@ absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
   rocksdb::WriteBatch batch;
   const std::string value = U64Value(author);
   for (uint64_t id : ids) batch.Put(home_, DescKey(owner, id), value);
-  batch.Merge(counters_, CounterKey(kHomeCount, owner),
-              EncodeCounter(static_cast<int64_t>(ids.size())));
+  AddHomeSize(owner, static_cast<int64_t>(ids.size()));
   if (ids.size() == options_.follow_backfill) {
     // The author has older posts that are not in the head: the head is
     // complete only above the oldest one copied.
@@ -917,12 +927,12 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   post.set_body(req.body());
   *post.mutable_create_time() = Ts(ids::TimeOf(id));
 
+  AddHomeSize(caller.user_id(), 1);
   rocksdb::WriteBatch batch;
   batch.Put(posts_, U64Key(id), post.SerializeAsString());
   batch.Put(user_posts_, DescKey(caller.user_id(), id), "");
   // Read-your-write: the author's own home timeline has it at once.
   batch.Put(home_, DescKey(caller.user_id(), id), U64Value(caller.user_id()));
-  batch.Merge(counters_, CounterKey(kHomeCount, caller.user_id()), EncodeCounter(1));
   std::vector<ev::Event> events;
   ev::Event e = NewEvent(caller.org_id());
   auto* pc = e.mutable_post_created();
@@ -1223,28 +1233,7 @@ absl::Status Feed::LikePost(const TokenClaims& caller, uint64_t post_id, bool li
   auto posts = Hydrate(*viewer, {post_id});
   if (!posts.ok()) return posts.status();
   if (posts->empty()) return NotFoundPost(post_id);
-  const pb::Post& post = (*posts)[0];
-  auto me = directory_->GetOne(caller.user_id());
-  if (!me.ok()) return me.status();
-  std::lock_guard<std::mutex> lock(like_mu_);
-  const std::string key = LikeKey(kLikePost, post_id, caller.user_id());
-  auto existing = db_->Get(likes_, key);
-  if (!existing.ok()) return existing.status();
-  if (existing->has_value() == like) return absl::OkStatus();  // idempotent
-  rocksdb::WriteBatch batch;
-  ev::Event e = NewEvent(caller.org_id());
-  if (like) {
-    batch.Put(likes_, key, "");
-    *e.mutable_liked()->mutable_user() = me->ref;
-    e.mutable_liked()->set_post_id(post_id);
-    e.mutable_liked()->set_content_author_id(post.author().id());
-  } else {
-    batch.Delete(likes_, key);
-    e.mutable_unliked()->set_user_id(caller.user_id());
-    e.mutable_unliked()->set_post_id(post_id);
-  }
-  batch.Merge(counters_, CounterKey(kPostLikes, post_id), EncodeCounter(like ? 1 : -1));
-  return Commit(&batch, {e});
+  return SetLike(caller, post_id, 0, (*posts)[0].author().id(), like);
 }
 
 absl::Status Feed::LikeComment(const TokenClaims& caller, uint64_t comment_id, bool like) {
@@ -1252,10 +1241,18 @@ absl::Status Feed::LikeComment(const TokenClaims& caller, uint64_t comment_id, b
   if (!viewer.ok()) return viewer.status();
   auto c = RequireComment(*viewer, comment_id, nullptr);
   if (!c.ok()) return c.status();
+  return SetLike(caller, c->post_id(), comment_id, c->author().id(), like);
+}
+
+// Likes (or unlikes) a readable post, or one of its comments when comment_id
+// is set. Idempotent: only a change of state writes, counts and emits.
+absl::Status Feed::SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t comment_id,
+                           uint64_t content_author, bool like) {
   auto me = directory_->GetOne(caller.user_id());
   if (!me.ok()) return me.status();
+  const std::string key = comment_id == 0 ? LikeKey(kLikePost, post_id, caller.user_id())
+                                          : LikeKey(kLikeComment, comment_id, caller.user_id());
   std::lock_guard<std::mutex> lock(like_mu_);
-  const std::string key = LikeKey(kLikeComment, comment_id, caller.user_id());
   auto existing = db_->Get(likes_, key);
   if (!existing.ok()) return existing.status();
   if (existing->has_value() == like) return absl::OkStatus();
@@ -1264,16 +1261,19 @@ absl::Status Feed::LikeComment(const TokenClaims& caller, uint64_t comment_id, b
   if (like) {
     batch.Put(likes_, key, "");
     *e.mutable_liked()->mutable_user() = me->ref;
-    e.mutable_liked()->set_post_id(c->post_id());
+    e.mutable_liked()->set_post_id(post_id);
     e.mutable_liked()->set_comment_id(comment_id);
-    e.mutable_liked()->set_content_author_id(c->author().id());
+    e.mutable_liked()->set_content_author_id(content_author);
   } else {
     batch.Delete(likes_, key);
     e.mutable_unliked()->set_user_id(caller.user_id());
-    e.mutable_unliked()->set_post_id(c->post_id());
+    e.mutable_unliked()->set_post_id(post_id);
     e.mutable_unliked()->set_comment_id(comment_id);
   }
-  batch.Merge(counters_, CounterKey(kCommentLikes, comment_id), EncodeCounter(like ? 1 : -1));
+  batch.Merge(
+      counters_,
+      comment_id == 0 ? CounterKey(kPostLikes, post_id) : CounterKey(kCommentLikes, comment_id),
+      EncodeCounter(like ? 1 : -1));
   return Commit(&batch, {e});
 }
 
@@ -1485,7 +1485,7 @@ std::map<int32_t, std::vector<uint64_t>> Feed::SplitByShard(std::vector<uint64_t
   return remote;
 }
 
-absl::Status Feed::FanOutPost(const ev::Event& event) {
+absl::Status Feed::FanOutPost(const ev::Event& event, HomeWriter* out) {
   const auto& pc = event.post_created();
   const uint64_t author = pc.author().id();
   if (FollowerCount(author) > options_.fanout_push_threshold) {
@@ -1513,11 +1513,47 @@ absl::Status Feed::FanOutPost(const ev::Event& event) {
           options_.peers->ServiceContext().get(), req, &resp);
       if (!st.ok()) return status::FromGrpc(st);
     }
-    if (followers.empty()) return absl::OkStatus();
-    absl::Status s = PutHomeEntries(pc.post_id(), author, followers);
-    if (!s.ok()) return s;
-    return TrimHomes(followers);
+    return out->Add(pc.post_id(), author, followers);
   });
+}
+
+absl::Status Feed::HomeWriter::Add(uint64_t post_id, uint64_t author,
+                                   const std::vector<uint64_t>& owners) {
+  for (uint64_t owner : owners) pending_.push_back({owner, post_id, author});
+  return pending_.size() >= kHomeWriteBatch ? Flush() : absl::OkStatus();
+}
+
+absl::Status Feed::HomeWriter::Flush() {
+  if (pending_.empty()) return absl::OkStatus();
+  // In key order: the memtable's skip list inserts sorted keys much faster.
+  std::sort(pending_.begin(), pending_.end(), [](const Entry& a, const Entry& b) {
+    return a.owner != b.owner ? a.owner < b.owner : a.post_id > b.post_id;
+  });
+  rocksdb::WriteBatch batch;
+  std::string key;
+  for (const Entry& e : pending_) {
+    key.clear();
+    AppendU64(&key, e.owner);
+    AppendDescU64(&key, e.post_id);
+    batch.Put(feed_->home_, key, U64Value(e.author));
+  }
+  absl::Status s = feed_->db_->Write(&batch);
+  if (!s.ok()) return s;
+  {
+    std::lock_guard<std::mutex> lock(feed_->sizes_mu_);
+    for (const Entry& e : pending_) ++feed_->home_sizes_[e.owner];
+  }
+  for (const Entry& e : pending_) touched_.insert(e.owner);
+  pending_.clear();
+  return absl::OkStatus();
+}
+
+absl::Status Feed::HomeWriter::Finish() {
+  absl::Status s = Flush();
+  if (!s.ok()) return s;
+  std::vector<uint64_t> owners(touched_.begin(), touched_.end());
+  touched_.clear();
+  return feed_->TrimHomes(owners);
 }
 
 absl::Status Feed::FanOutDelete(const ev::Event& event) {
@@ -1555,23 +1591,28 @@ absl::Status Feed::FanOutDelete(const ev::Event& event) {
 }
 
 absl::Status Feed::FanOut(const std::vector<storage::OutboxEntry>& entries) {
+  // Home entries of the whole batch go out in a few large WriteBatches; a
+  // crash before the dispatcher acknowledges re-delivers the batch, and the
+  // entries (keyed by owner and post id) are simply written again.
+  HomeWriter writer(this);
   for (const auto& entry : entries) {
     auto event = events::DecodeFromOutbox(entry, outbox_->producer_id());
     if (!event.ok()) return event.status();
     absl::Status s;
     switch (event->payload_case()) {
       case ev::Event::kPostCreated:
-        s = FanOutPost(*event);
+        s = FanOutPost(*event, &writer);
         break;
       case ev::Event::kPostDeleted:
-        s = FanOutDelete(*event);
+        s = writer.Flush();  // a delete must not be overtaken by its own create
+        if (s.ok()) s = FanOutDelete(*event);
         break;
       default:
         break;
     }
     if (!s.ok()) return s;
   }
-  return absl::OkStatus();
+  return writer.Finish();
 }
 
 absl::Status Feed::DeliverTimelineEntries(const pb::DeliverTimelineEntriesRequest& req) {

@@ -61,7 +61,7 @@ struct FeedOptions {
   size_t follow_backfill = 100;
   // Authors with more followers are not pushed; readers merge their posts.
   uint64_t fanout_push_threshold = 10000;
-  // Home timeline entries per WriteBatch during fan-out.
+  // Followers read per step of a fan-out (and recipients per DeliverTimelineEntries).
   size_t fanout_batch = 10000;
   // Posts plus comments per person per minute (a token bucket with this burst).
   int32_t writes_per_minute = 60;
@@ -164,6 +164,8 @@ class Feed {
                                              pb::Post* post);
 
   absl::Status CheckRate(uint64_t user_id);
+  absl::Status SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t comment_id,
+                       uint64_t content_author, bool like);
   absl::Status ParseBody(const TokenClaims& caller, const std::string& body,
                          google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions,
                          google::protobuf::RepeatedPtrField<std::string>* hashtags);
@@ -181,7 +183,25 @@ class Feed {
   std::vector<uint64_t> HeavyFollowees(uint64_t user_id);
   // Newest post ids of `author` older than `before` (exclusive; 0: newest).
   std::vector<uint64_t> AuthorPostIds(uint64_t author, uint64_t before, size_t limit);
-  absl::Status FanOutPost(const events::v1::Event& event);
+  // Collects the local home entries of a fan-out batch into large writes.
+  class HomeWriter {
+   public:
+    explicit HomeWriter(Feed* feed) : feed_(feed) {}
+    absl::Status Add(uint64_t post_id, uint64_t author, const std::vector<uint64_t>& owners);
+    absl::Status Flush();
+    // Flushes, then trims the heads that grew past their limit.
+    absl::Status Finish();
+
+   private:
+    struct Entry {
+      uint64_t owner, post_id, author;
+    };
+    Feed* const feed_;
+    std::vector<Entry> pending_;
+    absl::flat_hash_set<uint64_t> touched_;
+  };
+  void AddHomeSize(uint64_t owner, int64_t delta);
+  absl::Status FanOutPost(const events::v1::Event& event, HomeWriter* out);
   // Posts of remote `authors` (all on `shard`) older than `before`, kept as
   // local copies so that they hydrate like delivered ones.
   absl::StatusOr<std::vector<pb::Post>> PullRemote(int32_t shard, uint64_t viewer,
@@ -238,6 +258,8 @@ class Feed {
   bool catch_up_wake_ = false;  // guarded by catch_up_mu_
   bool catch_up_stop_ = false;  // guarded by catch_up_mu_
   std::thread catch_up_thread_;
+  std::mutex sizes_mu_;
+  absl::flat_hash_map<uint64_t, int64_t> home_sizes_;  // approximate head sizes; sizes_mu_
   std::mutex rate_mu_;
   absl::flat_hash_map<uint64_t, Bucket> buckets_;  // guarded by rate_mu_
 };
