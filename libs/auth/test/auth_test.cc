@@ -108,6 +108,21 @@ TEST_F(AuthTest, RetiredKeyStopsVerifying) {
   EXPECT_FALSE(UserVerifier().Verify(token).ok());
 }
 
+TEST_F(AuthTest, ARememberedSignatureSkipsNoOtherCheck) {
+  Verifier verifier = UserVerifier();
+  const std::string token = Mint(key_, UserClaims());
+  ASSERT_TRUE(verifier.Verify(token).ok());
+  ASSERT_TRUE(verifier.Verify(token).ok());  // now from the cache
+  std::string forged = token;
+  forged[forged.size() - 5] = forged[forged.size() - 5] == 'A' ? 'B' : 'A';
+  EXPECT_FALSE(verifier.Verify(forged).ok()) << "another string is verified afresh";
+  now_ += kAccessTokenLifetime + absl::Minutes(1);
+  EXPECT_EQ(Reason(verifier.Verify(token)), "invalid token: expired");
+  now_ -= kAccessTokenLifetime + absl::Minutes(1);
+  ring_->Replace({});
+  EXPECT_EQ(Reason(verifier.Verify(token)), "invalid token: unknown key id");
+}
+
 TEST_F(AuthTest, NotBeforeRevokesOlderTokensOfThatUserOnly) {
   std::string before = Mint(key_, UserClaims(7));
   std::string other_user = Mint(key_, UserClaims(8));

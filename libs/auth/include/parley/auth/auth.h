@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -102,6 +103,10 @@ class Verifier {
   VerifierOptions options_;
   mutable std::mutex refresh_mu_;
   mutable absl::Time last_refresh_ = absl::InfinitePast();  // guarded by refresh_mu_
+  // Tokens (prefixed by the verifying public key) whose signature checked out.
+  static constexpr size_t kMaxVerifiedTokens = 100000;
+  mutable std::mutex verified_mu_;
+  mutable absl::flat_hash_set<std::string> verified_;  // guarded by verified_mu_
 };
 
 // A Parley service's credential for internal RPCs: a shared 32-byte seed
