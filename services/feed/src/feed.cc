@@ -1167,29 +1167,39 @@ absl::StatusOr<pb::GetThreadResponse> Feed::GetThread(const TokenClaims& caller,
   if (posts->empty()) return NotFoundPost(req.post_id());
   pb::GetThreadResponse resp;
   *resp.mutable_post() = std::move((*posts)[0]);
-  // Oldest first; the cursor is the last comment id returned. Comments hidden
-  // from the viewer (blocked or suspended authors) leave a page short.
-  std::string prefix = U64Key(req.post_id());
-  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, post_comments_));
-  it->Seek(token->cursor == 0 ? prefix : U64Key(req.post_id(), token->cursor + 1));
-  std::vector<pb::Comment> page;
-  uint64_t last = 0;
-  bool more = false;
+  auto page = CommentPage(*viewer, post_comments_, req.post_id(), token->cursor, *size);
+  if (!page.ok()) return page.status();
+  for (auto& c : page->comments) *resp.add_comments() = std::move(c);
+  if (page->more) resp.set_next_page_token(EncodeToken('t', page->last));
+  return resp;
+}
+
+// One page of comments indexed under `parent` in `index` (a post's top-level
+// comments, or a comment's replies), oldest first after the cursor (the last
+// comment id returned). Comments hidden from the viewer (blocked or suspended
+// authors) leave a page short.
+absl::StatusOr<Feed::CommentPageResult> Feed::CommentPage(const Viewer& viewer,
+                                                          rocksdb::ColumnFamilyHandle* index,
+                                                          uint64_t parent, uint64_t cursor,
+                                                          int32_t size) {
+  CommentPageResult out;
+  std::string prefix = U64Key(parent);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, index));
+  it->Seek(cursor == 0 ? prefix : U64Key(parent, cursor + 1));
   for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (static_cast<int32_t>(page.size()) == *size) {
-      more = true;
+    if (static_cast<int32_t>(out.comments.size()) == size) {
+      out.more = true;
       break;
     }
-    last = DecodeU64(absl::string_view(it->key().data() + 8, 8));
-    auto v = db_->Get(comments_, U64Key(last));
+    out.last = DecodeU64(absl::string_view(it->key().data() + 8, 8));
+    auto v = db_->Get(comments_, U64Key(out.last));
     pb::Comment c;
-    if (v.ok() && v->has_value() && c.ParseFromString(**v)) page.push_back(std::move(c));
+    if (v.ok() && v->has_value() && c.ParseFromString(**v)) out.comments.push_back(std::move(c));
   }
-  absl::Status s = FillComments(*viewer, &page);
+  if (!it->status().ok()) return FromRocks(it->status(), "comments");
+  absl::Status s = FillComments(viewer, &out.comments);
   if (!s.ok()) return s;
-  for (auto& c : page) *resp.add_comments() = std::move(c);
-  if (more) resp.set_next_page_token(EncodeToken('t', last));
-  return resp;
+  return out;
 }
 
 absl::StatusOr<pb::ListRepliesResponse> Feed::ListReplies(const TokenClaims& caller,
@@ -1202,27 +1212,11 @@ absl::StatusOr<pb::ListRepliesResponse> Feed::ListReplies(const TokenClaims& cal
   if (!viewer.ok()) return viewer.status();
   auto parent = RequireComment(*viewer, req.comment_id(), nullptr);
   if (!parent.ok()) return parent.status();
-  std::string prefix = U64Key(req.comment_id());
-  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, replies_));
-  it->Seek(token->cursor == 0 ? prefix : U64Key(req.comment_id(), token->cursor + 1));
-  std::vector<pb::Comment> page;
-  uint64_t last = 0;
-  bool more = false;
-  for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
-    if (static_cast<int32_t>(page.size()) == *size) {
-      more = true;
-      break;
-    }
-    last = DecodeU64(absl::string_view(it->key().data() + 8, 8));
-    auto v = db_->Get(comments_, U64Key(last));
-    pb::Comment c;
-    if (v.ok() && v->has_value() && c.ParseFromString(**v)) page.push_back(std::move(c));
-  }
-  absl::Status s = FillComments(*viewer, &page);
-  if (!s.ok()) return s;
+  auto page = CommentPage(*viewer, replies_, req.comment_id(), token->cursor, *size);
+  if (!page.ok()) return page.status();
   pb::ListRepliesResponse resp;
-  for (auto& c : page) *resp.add_comments() = std::move(c);
-  if (more) resp.set_next_page_token(EncodeToken('r', last));
+  for (auto& c : page->comments) *resp.add_comments() = std::move(c);
+  if (page->more) resp.set_next_page_token(EncodeToken('r', page->last));
   return resp;
 }
 

@@ -160,6 +160,14 @@ class Feed {
   absl::StatusOr<std::vector<pb::Post>> Hydrate(const Viewer& viewer,
                                                 const std::vector<uint64_t>& post_ids);
   absl::Status FillComments(const Viewer& viewer, std::vector<pb::Comment>* comments);
+  struct CommentPageResult {
+    std::vector<pb::Comment> comments;
+    uint64_t last = 0;  // cursor: the last comment id read
+    bool more = false;
+  };
+  absl::StatusOr<CommentPageResult> CommentPage(const Viewer& viewer,
+                                                rocksdb::ColumnFamilyHandle* index, uint64_t parent,
+                                                uint64_t cursor, int32_t size);
   absl::StatusOr<pb::Comment> RequireComment(const Viewer& viewer, uint64_t comment_id,
                                              pb::Post* post);
 

@@ -1,30 +1,20 @@
 #include "feed/src/feed_service.h"
 
 #include "parley/log/log.h"
+#include "parley/server/call.h"
 #include "parley/status/status.h"
 
 namespace parley::feed {
 namespace {
 
+using server::CallScope;
+using server::Respond;
 using status::ToGrpc;
-
-std::string RequestId(const grpc::ServerContext* ctx) {
-  auto it = ctx->client_metadata().find("x-request-id");
-  return it == ctx->client_metadata().end() ? ""
-                                            : std::string(it->second.data(), it->second.size());
-}
-
-template <typename T, typename Fn>
-grpc::Status Respond(absl::StatusOr<T> result, Fn&& fill) {
-  if (!result.ok()) return ToGrpc(result.status());
-  fill(*std::move(result));
-  return grpc::Status::OK;
-}
 
 }  // namespace
 
 #define PARLEY_AUTH(ctx, Kind)                     \
-  log::ScopedRequestId scope(RequestId(ctx));      \
+  CallScope scope(ctx);                            \
   auto caller = auth_->Authenticate##Kind(*(ctx)); \
   if (!caller.ok()) return ToGrpc(caller.status())
 

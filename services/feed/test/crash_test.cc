@@ -20,6 +20,7 @@
 #include "parley/feed/v1/feed.grpc.pb.h"
 #include "parley/identity/v1/identity.grpc.pb.h"
 #include "parley/testing/testing.h"
+#include "people.h"
 
 namespace parley::feed {
 namespace {
@@ -27,21 +28,11 @@ namespace {
 namespace pb = ::parley::feed::v1;
 namespace idpb = ::parley::identity::v1;
 
-constexpr char kPassword[] = "correct horse battery";
 constexpr char kServiceKey[] = "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
 constexpr int kFollowers = 24;
 
-std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token, int seconds = 10) {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(seconds));
-  ctx->AddMetadata("authorization", "Bearer " + token);
-  return ctx;
-}
-
-struct Account {
-  uint64_t id = 0;
-  std::string token;
-};
+using test::Account;
+using test::Ctx;
 
 class FeedCrashTest : public ::testing::Test {
  protected:
@@ -91,39 +82,12 @@ class FeedCrashTest : public ::testing::Test {
 
   std::vector<Account> People(int n) {
     auto credential = auth::ServiceCredential::FromHexSeed(kServiceKey, "test");
-    idpb::CreateOrganizationRequest req;
-    req.set_domain("acme.example");
-    req.set_display_name("Acme");
-    idpb::CreateOrganizationResponse org;
-    auto ctx = Ctx((*credential)->Token());
-    EXPECT_TRUE(id_internal_->CreateOrganization(ctx.get(), req, &org).ok());
-    std::vector<Account> out = {Register("admin", org.admin_invite().code())};
+    std::vector<Account> out = {
+        test::MakeOrg(id_.get(), id_internal_.get(), (*credential)->Token(), "acme.example")};
     for (int i = 1; i < n; ++i) {
-      idpb::CreateInviteRequest ir;
-      ir.set_role(idpb::ROLE_MEMBER);
-      idpb::CreateInviteResponse inv;
-      EXPECT_TRUE(id_->CreateInvite(Ctx(out[0].token).get(), ir, &inv).ok());
-      out.push_back(Register("u" + std::to_string(i), inv.invite().code()));
+      out.push_back(test::AddMember(id_.get(), out[0], "acme.example", "u" + std::to_string(i)));
     }
     return out;
-  }
-  Account Register(const std::string& handle, const std::string& code) {
-    idpb::RegisterRequest req;
-    req.set_domain("acme.example");
-    req.set_handle(handle);
-    req.set_password(kPassword);
-    req.set_display_name(handle);
-    req.set_invite_code(code);
-    idpb::RegisterResponse reg;
-    grpc::ClientContext c1;
-    EXPECT_TRUE(id_->Register(&c1, req, &reg).ok());
-    idpb::LoginRequest login;
-    login.set_login(handle + "@acme.example");
-    login.set_password(kPassword);
-    idpb::LoginResponse resp;
-    grpc::ClientContext c2;
-    EXPECT_TRUE(id_->Login(&c2, login, &resp).ok());
-    return {resp.user().id(), resp.access_token()};
   }
   // All of `a`'s home timeline, every page.
   absl::StatusOr<std::vector<uint64_t>> Home(const Account& a) {

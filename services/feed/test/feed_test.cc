@@ -21,6 +21,7 @@
 #include "parley/status/status.h"
 #include "parley/storage/keys.h"
 #include "parley/testing/testing.h"
+#include "people.h"
 
 ABSL_DECLARE_FLAG(int, home_timeline_head);
 ABSL_DECLARE_FLAG(int, post_rate_per_minute);
@@ -35,19 +36,8 @@ namespace idpb = ::parley::identity::v1;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
 
-constexpr char kPassword[] = "correct horse battery";
-
-std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-  return ctx;
-}
-
-struct Account {
-  uint64_t id = 0;
-  std::string token;
-};
+using test::Account;
+using test::Ctx;
 
 class FeedTest : public ::testing::Test {
  protected:
@@ -92,39 +82,11 @@ class FeedTest : public ::testing::Test {
 
   // Creates an org and logs its first admin in.
   Account MakeOrg(const std::string& domain) {
-    idpb::CreateOrganizationRequest req;
-    req.set_domain(domain);
-    req.set_display_name(domain);
-    idpb::CreateOrganizationResponse org;
-    EXPECT_TRUE(id_internal_->CreateOrganization(Ctx(credential_->Token()).get(), req, &org).ok());
-    admins_[domain] = Register(domain, "admin", org.admin_invite().code());
+    admins_[domain] = test::MakeOrg(id_.get(), id_internal_.get(), credential_->Token(), domain);
     return admins_[domain];
   }
   Account AddUser(const std::string& domain, const std::string& handle) {
-    idpb::CreateInviteRequest req;
-    req.set_role(idpb::ROLE_MEMBER);
-    idpb::CreateInviteResponse inv;
-    grpc::Status s = id_->CreateInvite(Ctx(admins_[domain].token).get(), req, &inv);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return Register(domain, handle, inv.invite().code());
-  }
-  Account Register(const std::string& domain, const std::string& handle, const std::string& code) {
-    idpb::RegisterRequest req;
-    req.set_domain(domain);
-    req.set_handle(handle);
-    req.set_password(kPassword);
-    req.set_display_name(handle);
-    req.set_invite_code(code);
-    idpb::RegisterResponse reg;
-    grpc::Status s = id_->Register(Ctx().get(), req, &reg);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    idpb::LoginRequest login;
-    login.set_login(handle + "@" + domain);
-    login.set_password(kPassword);
-    idpb::LoginResponse resp;
-    s = id_->Login(Ctx().get(), login, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return {resp.user().id(), resp.access_token()};
+    return test::AddMember(id_.get(), admins_[domain], domain, handle);
   }
 
   grpc::Status Follow(const Account& a, const Account& b) {

@@ -14,6 +14,7 @@
 #include "parley/identity/v1/identity.grpc.pb.h"
 #include "parley/shard/shard.h"
 #include "parley/testing/testing.h"
+#include "people.h"
 
 namespace parley::feed {
 namespace {
@@ -24,16 +25,10 @@ using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::Not;
 
-constexpr char kPassword[] = "correct horse battery";
 constexpr char kServiceKey[] = "7f1c2a9d4e5b6c7d8e9fa0b1c2d3e4f5061728394a5b6c7d8e9f0a1b2c3d4e5f";
 constexpr int kShards = 3;
 
-std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
-  auto ctx = std::make_unique<grpc::ClientContext>();
-  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
-  return ctx;
-}
+using test::Ctx;
 
 struct Account {
   uint64_t id = 0;
@@ -101,47 +96,23 @@ class ShardedFeedTest : public ::testing::Test {
   std::string MintServiceToken();
 
   // People until every shard has at least `per_shard` of them.
+  // People until every shard has at least `per_shard` of them.
   std::map<int, std::vector<Account>> People(int per_shard) {
-    idpb::CreateOrganizationRequest req;
-    req.set_domain("acme.example");
-    req.set_display_name("Acme");
-    idpb::CreateOrganizationResponse org;
-    grpc::Status s = id_internal_->CreateOrganization(Ctx(service_token_).get(), req, &org);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    Account admin = Register("admin", org.admin_invite().code());
+    test::Account admin =
+        test::MakeOrg(id_.get(), id_internal_.get(), service_token_, "acme.example");
     std::map<int, std::vector<Account>> by_shard;
-    by_shard[admin.shard].push_back(admin);
+    auto add = [&](const test::Account& a) {
+      int shard = shard::JumpConsistentHash(a.id, kShards);
+      by_shard[shard].push_back({a.id, a.token, shard});
+    };
+    add(admin);
     for (int n = 0; n < 60; ++n) {
       bool done = true;
       for (int i = 0; i < kShards; ++i) done = done && by_shard[i].size() >= size_t(per_shard);
       if (done) break;
-      idpb::CreateInviteRequest inv_req;
-      inv_req.set_role(idpb::ROLE_MEMBER);
-      idpb::CreateInviteResponse inv;
-      EXPECT_TRUE(id_->CreateInvite(Ctx(admin.token).get(), inv_req, &inv).ok());
-      Account a = Register("u" + std::to_string(n), inv.invite().code());
-      by_shard[a.shard].push_back(a);
+      add(test::AddMember(id_.get(), admin, "acme.example", "u" + std::to_string(n)));
     }
     return by_shard;
-  }
-  Account Register(const std::string& handle, const std::string& code) {
-    idpb::RegisterRequest req;
-    req.set_domain("acme.example");
-    req.set_handle(handle);
-    req.set_password(kPassword);
-    req.set_display_name(handle);
-    req.set_invite_code(code);
-    idpb::RegisterResponse reg;
-    grpc::Status s = id_->Register(Ctx().get(), req, &reg);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    idpb::LoginRequest login;
-    login.set_login(handle + "@acme.example");
-    login.set_password(kPassword);
-    idpb::LoginResponse resp;
-    s = id_->Login(Ctx().get(), login, &resp);
-    EXPECT_TRUE(s.ok()) << s.error_message();
-    return {resp.user().id(), resp.access_token(),
-            shard::JumpConsistentHash(resp.user().id(), kShards)};
   }
 
   // Calls go to shard `via` (any shard answers; the data may live elsewhere).

@@ -2,33 +2,15 @@
 
 #include "google/protobuf/util/time_util.h"
 #include "parley/log/log.h"
+#include "parley/server/call.h"
 #include "parley/status/status.h"
 
 namespace parley::identity {
 namespace {
 
+using server::CallScope;
+using server::Respond;
 using status::ToGrpc;
-
-// Sets the log request id for the handler's thread from the call's metadata.
-class CallScope {
- public:
-  explicit CallScope(const grpc::ServerContext* ctx) : rid_(RequestId(ctx)) {}
-
- private:
-  static std::string RequestId(const grpc::ServerContext* ctx) {
-    auto it = ctx->client_metadata().find("x-request-id");
-    return it == ctx->client_metadata().end() ? ""
-                                              : std::string(it->second.data(), it->second.size());
-  }
-  log::ScopedRequestId rid_;
-};
-
-template <typename T, typename Fn>
-grpc::Status Respond(absl::StatusOr<T> result, Fn&& fill) {
-  if (!result.ok()) return ToGrpc(result.status());
-  fill(*std::move(result));
-  return grpc::Status::OK;
-}
 
 }  // namespace
 
