@@ -197,11 +197,15 @@ TEST_F(FeedTest, ReadYourWriteThenFanOutToEveryFollower) {
     ASSERT_TRUE(Follow(followers.back(), ana).ok());
   }
   pb::Post post;
-  ASSERT_TRUE(Post(ana, "hello #parley from @f0", &post).ok());
+  ASSERT_TRUE(
+      Post(ana, "hello #parley from @f0, @f1@acme.example, @nobody, @f2@globex.example", &post)
+          .ok());
   EXPECT_EQ(post.author().handle(), "admin");
   EXPECT_THAT(post.hashtags(), ElementsAre("parley"));
-  ASSERT_EQ(post.mentions_size(), 1);
-  EXPECT_EQ(post.mentions(0).id(), followers[0].id);
+  std::set<uint64_t> mentioned;
+  for (const auto& m : post.mentions()) mentioned.insert(m.id());
+  EXPECT_EQ(mentioned, (std::set<uint64_t>{followers[0].id, followers[1].id}))
+      << "unknown handles and other domains stay text";
   EXPECT_EQ(post.visibility(), common::v1::VISIBILITY_ORG);
   // The author sees it at once, before any fan-out.
   EXPECT_THAT(Home(ana), ElementsAre(post.id()));
@@ -356,6 +360,31 @@ TEST_F(FeedTest, VisibilityMatrix) {
   EXPECT_EQ(GetPostCode(fol, open), grpc::NOT_FOUND);
   EXPECT_THAT(UserTimeline(stranger, ana), ElementsAre());
   EXPECT_EQ(stub_->GetThread(Ctx(fol.token).get(), tr, &thread).error_code(), grpc::NOT_FOUND);
+}
+
+TEST_F(FeedTest, AnOrgAdminMayDeleteAnyonesPostAMemberMayNot) {
+  Account admin = MakeOrg("acme.example");
+  Account ana = AddUser("acme.example", "ana");
+  Account bob = AddUser("acme.example", "bob");
+  ASSERT_TRUE(Follow(bob, ana).ok());
+  uint64_t p = PostId(ana, "an unfortunate post");
+  WaitForFanOut();
+  ASSERT_THAT(Home(bob), ElementsAre(p));
+  pb::DeletePostRequest dr;
+  dr.set_post_id(p);
+  pb::DeletePostResponse drr;
+  EXPECT_EQ(stub_->DeletePost(Ctx(bob.token).get(), dr, &drr).error_code(),
+            grpc::PERMISSION_DENIED);
+  ASSERT_TRUE(stub_->DeletePost(Ctx(admin.token).get(), dr, &drr).ok());
+  WaitForFanOut();
+  EXPECT_TRUE(Home(bob).empty());
+  EXPECT_TRUE(Home(ana).empty());
+  EXPECT_EQ(GetPostCode(ana, p), grpc::NOT_FOUND);
+  // Another org's admin cannot even see it exists.
+  Account globex = MakeOrg("globex.example");
+  uint64_t q = PostId(ana, "second");
+  dr.set_post_id(q);
+  EXPECT_EQ(stub_->DeletePost(Ctx(globex.token).get(), dr, &drr).error_code(), grpc::NOT_FOUND);
 }
 
 TEST_F(FeedTest, SuspendedAuthorIsHiddenEverywhere) {

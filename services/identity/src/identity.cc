@@ -908,8 +908,17 @@ absl::StatusOr<std::vector<pb::User>> Identity::ResolveHandles(
     uint64_t org_id, const std::vector<std::string>& handles) {
   if (handles.size() > kMaxBatchUsers)
     return status::TooMany("handles", handles.size(), kMaxBatchUsers);
+  auto org = LoadOrg(org_id);
+  if (!org.ok()) return org.status();
+  if (!org->has_value()) return std::vector<pb::User>();
   std::vector<uint64_t> ids;
-  for (const auto& handle : handles) {
+  for (const auto& entry : handles) {
+    // "handle" or "handle@<this org's domain>"; another domain resolves to nobody.
+    std::string handle = entry;
+    if (auto at = handle.find('@'); at != std::string::npos) {
+      if (handle.substr(at + 1) != (*org)->domain()) continue;
+      handle.resize(at);
+    }
     auto uid = db_->Get(db_->Cf(kHandles), HandleKey(org_id, handle));
     if (!uid.ok()) return uid.status();
     if (uid->has_value()) {

@@ -293,6 +293,12 @@ TEST_F(IdentityTest, OrgsAreIsolated) {
   auto resolved = identity_->ResolveHandles(globex.user().org_id(), {"ana", "admin"});
   ASSERT_EQ(resolved->size(), 1u);
   EXPECT_EQ((*resolved)[0].org_id(), globex.user().org_id());
+  // handle@domain works for the org's own domain only.
+  resolved = identity_->ResolveHandles(globex.user().org_id(),
+                                       {"admin@globex.example", "ana@acme.example"});
+  ASSERT_TRUE(resolved.ok());
+  ASSERT_EQ(resolved->size(), 1u);
+  EXPECT_EQ((*resolved)[0].id(), globex.user().id());
 }
 
 TEST_F(IdentityTest, AdminActionsRequireAdminAndSuspensionRevokes) {
