@@ -151,12 +151,8 @@ class FakeDirectory final : public feed::Directory {
 // The feed database as FeedModule::Create opens it (default buffers and cache,
 // the same prefix blooms), in `path`; WAL on, no fsync per write.
 inline storage::DbOptions FeedDbOptions(const std::string& path) {
-  storage::DbOptions o;
-  o.path = path;
-  o.column_families = feed::Feed::ColumnFamilies();
-  o.sync_writes = false;
-  o.prefix_bloom_lengths = {{"home", 8},      {"user_posts", 8}, {"followers", 8},
-                            {"following", 8}, {"blocks", 8},     {"mutes", 8}};
+  storage::DbOptions o = feed::Feed::StorageOptions(path);
+  o.sync_writes = false;  // as FeedModule opens it by default
   return o;
 }
 

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "rocksdb/cache.h"
 #include "rocksdb/filter_policy.h"
+#include "rocksdb/memtablerep.h"
 #include "rocksdb/merge_operator.h"
 #include "rocksdb/slice_transform.h"
 #include "rocksdb/table.h"
@@ -94,6 +95,10 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
     if (prefix != options.prefix_bloom_lengths.end()) {
       cf.prefix_extractor.reset(rocksdb::NewFixedPrefixTransform(prefix->second));
       table.whole_key_filtering = false;
+      if (std::find(options.hash_memtable_families.begin(), options.hash_memtable_families.end(),
+                    name) != options.hash_memtable_families.end()) {
+        cf.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory());
+      }
     }
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
     return cf;
@@ -105,6 +110,8 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 3;
   db_options.max_total_wal_size = options.write_buffer_bytes * 4;
+  // Hash memtables do not support concurrent inserts.
+  if (!options.hash_memtable_families.empty()) db_options.allow_concurrent_memtable_write = false;
 
   std::vector<std::string> names = {rocksdb::kDefaultColumnFamilyName};
   for (const auto& n : options.column_families) names.push_back(n);

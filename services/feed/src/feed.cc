@@ -145,6 +145,18 @@ std::vector<std::string> Feed::ColumnFamilies() {
           "likes",         "counters",   "meta",  "heavy",     "applied",       "outbox"};
 }
 
+storage::DbOptions Feed::StorageOptions(std::string path) {
+  storage::DbOptions o;
+  o.path = std::move(path);
+  o.column_families = ColumnFamilies();
+  o.prefix_bloom_lengths = {{"home", 8},      {"user_posts", 8}, {"followers", 8},
+                            {"following", 8}, {"blocks", 8},     {"mutes", 8}};
+  // Fan-out scatters inserts over many owners; every read of "home" stays
+  // within one owner's prefix (tools/bench/run fanout measures the gain).
+  o.hash_memtable_families = {"home"};
+  return o;
+}
+
 Feed::Feed(storage::Db* db, Directory* directory, FeedOptions options)
     : db_(db), directory_(directory), options_(std::move(options)) {
   posts_ = db->Cf("posts");

@@ -74,6 +74,9 @@ struct FeedOptions {
 class Feed {
  public:
   static std::vector<std::string> ColumnFamilies();
+  // How feed opens its RocksDB at `path`: ColumnFamilies(), prefix blooms on
+  // owner-keyed families, a hash memtable for home timelines.
+  static storage::DbOptions StorageOptions(std::string path);
   // `db` must have been opened with ColumnFamilies().
   static absl::StatusOr<std::unique_ptr<Feed>> Create(storage::Db* db, Directory* directory,
                                                       FeedOptions options);

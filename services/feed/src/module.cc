@@ -82,12 +82,8 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   }
   module->identity_channel = identity_channel;
 
-  storage::DbOptions db_options;
-  db_options.path = config.data_dir + "/feed";
-  db_options.column_families = Feed::ColumnFamilies();
+  storage::DbOptions db_options = Feed::StorageOptions(config.data_dir + "/feed");
   db_options.sync_writes = config.sync_writes;
-  db_options.prefix_bloom_lengths = {{"home", 8},      {"user_posts", 8}, {"followers", 8},
-                                     {"following", 8}, {"blocks", 8},     {"mutes", 8}};
   auto db = storage::Db::Open(db_options);
   if (!db.ok()) return db.status();
   module->db = *std::move(db);

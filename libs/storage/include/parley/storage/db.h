@@ -37,6 +37,11 @@ struct DbOptions {
   // Column family → length of the key prefix for prefix bloom filters
   // (e.g. 8 for "<owner u64>..." keys).
   std::map<std::string, size_t> prefix_bloom_lengths;
+  // Column families (each must also have a prefix length above) whose
+  // memtable is a hash of per-prefix skip lists: much cheaper inserts when
+  // writes scatter over many prefixes (timeline fan-out), but reads of such a
+  // family must stay within one prefix. Turns off concurrent memtable writes.
+  std::vector<std::string> hash_memtable_families;
 
   // Small buffers for tests: RocksDB's defaults pre-allocate large files.
   static DbOptions ForTesting(std::string path);
