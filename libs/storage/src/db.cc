@@ -97,7 +97,10 @@ absl::StatusOr<std::unique_ptr<Db>> Db::Open(const DbOptions& options) {
       table.whole_key_filtering = false;
       if (std::find(options.hash_memtable_families.begin(), options.hash_memtable_families.end(),
                     name) != options.hash_memtable_families.end()) {
-        cf.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory());
+        // The bucket array is allocated with each memtable: keep it a small
+        // share of the write buffer (1 bucket per 512 bytes: 128k for 64 MiB).
+        cf.memtable_factory.reset(rocksdb::NewHashSkipListRepFactory(
+            std::max<size_t>(1024, options.write_buffer_bytes / 512)));
       }
     }
     cf.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));

@@ -275,5 +275,45 @@ TEST(AppliedSequencesTest, AppliesEachSequenceOnceAcrossRedeliveries) {
   EXPECT_FALSE(applied.Apply("", {1}, nullptr).ok());
 }
 
+TEST(DbTest, HashMemtableFamilyServesPrefixReadsBeforeAndAfterFlush) {
+  TempDir dir;
+  auto opts = DbOptions::ForTesting(dir.path());
+  opts.column_families = {"home"};
+  opts.prefix_bloom_lengths = {{"home", 8}};
+  opts.hash_memtable_families = {"home"};
+  auto prefix_ids = [&](Db& db, uint64_t owner) {
+    std::vector<uint64_t> ids;
+    std::string prefix = U64Key(owner);
+    std::unique_ptr<rocksdb::Iterator> it(db.raw()->NewIterator({}, db.Cf("home")));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      ids.push_back(DecodeDescU64(absl::string_view(it->key().data() + 8, 8)));
+    }
+    return ids;
+  };
+  {
+    auto db = Db::Open(opts);
+    ASSERT_TRUE(db.ok()) << db.status();
+    rocksdb::WriteBatch batch;
+    for (uint64_t owner = 1; owner <= 50; ++owner) {
+      for (uint64_t post = 1; post <= 20; ++post) {
+        std::string key = U64Key(owner);
+        AppendDescU64(&key, post * 7 + owner);
+        batch.Put((*db)->Cf("home"), key, "");
+      }
+    }
+    ASSERT_TRUE((*db)->Write(&batch).ok());
+    auto ids = prefix_ids(**db, 7);
+    ASSERT_EQ(ids.size(), 20u);
+    EXPECT_TRUE(std::is_sorted(ids.rbegin(), ids.rend())) << "newest first within a prefix";
+    EXPECT_EQ(ids.front(), 20u * 7 + 7);
+    ASSERT_TRUE((*db)->raw()->Flush({}, (*db)->Cf("home")).ok());
+    EXPECT_EQ(prefix_ids(**db, 7), ids);
+  }
+  auto db = Db::Open(opts);
+  ASSERT_TRUE(db.ok()) << db.status();
+  EXPECT_EQ(prefix_ids(**db, 50).size(), 20u);
+  EXPECT_TRUE(prefix_ids(**db, 51).empty());
+}
+
 }  // namespace
 }  // namespace parley::storage
