@@ -20,7 +20,8 @@ import grpc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build")
-HOSTED = ["parley.identity.v1.IdentityService", "parley.identity.v1.IdentityInternalService"]
+HOSTED = ["parley.identity.v1.IdentityService", "parley.identity.v1.IdentityInternalService",
+          "parley.feed.v1.FeedService", "parley.feed.v1.FeedInternalService"]
 
 
 def free_port():
@@ -103,9 +104,23 @@ def main():
         check(login.returncode == 0, "parleyctl login as a demo person: " + login.stderr.strip())
         who = subprocess.run(ctl + ["--json", "whoami"], env=env, capture_output=True, text=True, timeout=30)
         check(who.returncode == 0 and '"handle": "ben"' in who.stdout, "parleyctl whoami")
+        # Feed: the seeded demo content is there, and a new post reaches the author's home.
+        home = subprocess.run(ctl + ["--json", "timeline", "--page_size=5"], env=env,
+                              capture_output=True, text=True, timeout=30)
+        check(home.returncode == 0 and home.stdout.count('"body"') == 5,
+              "parleyctl timeline shows 5 demo posts: " + home.stderr.strip())
+        posted = subprocess.run(ctl + ["post", "e2e hello #smoke"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        check(posted.returncode == 0, "parleyctl post: " + posted.stderr.strip())
+        home = subprocess.run(ctl + ["--json", "timeline", "--page_size=1"], env=env,
+                              capture_output=True, text=True, timeout=30)
+        check(home.returncode == 0 and "e2e hello #smoke" in home.stdout,
+              "the new post is first in the author's home timeline")
         body = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
         check('method="Login"' in body and 'service="parley.identity.v1.IdentityService"' in body,
               "/metrics counts identity RPCs")
+        check('method="ListHomeTimeline"' in body and 'service="parley.feed.v1.FeedService"' in body,
+              "/metrics counts feed RPCs")
     finally:
         os.killpg(run.pid, signal.SIGTERM)
         try:
