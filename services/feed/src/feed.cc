@@ -191,13 +191,19 @@ absl::StatusOr<std::unique_ptr<Feed>> Feed::Create(storage::Db* db, Directory* d
   feed->applied_ = std::make_unique<storage::AppliedSequences>(db, db->Cf("applied"));
   feed->StartCatchUp();
   // Never hand out an id at or below one already stored (clock stepped back
-  // across a restart).
-  std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator({}, feed->posts_));
-  it->SeekToLast();
-  if (it->Valid()) feed->ids_->AdvancePast(DecodeU64(absl::string_view(it->key().data(), 8)));
-  std::unique_ptr<rocksdb::Iterator> ct(db->raw()->NewIterator({}, feed->comments_));
-  ct->SeekToLast();
-  if (ct->Valid()) feed->ids_->AdvancePast(DecodeU64(absl::string_view(ct->key().data(), 8)));
+  // across a restart). "posts" also holds other shards' copies: advance past
+  // their millisecond, but keep this shard's node bits.
+  for (rocksdb::ColumnFamilyHandle* cf : {feed->posts_, feed->comments_}) {
+    std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator({}, cf));
+    it->SeekToLast();
+    if (!it->Valid()) continue;
+    const ids::IdParts last = ids::Split(DecodeU64(absl::string_view(it->key().data(), 8)));
+    const uint64_t ceiling = (static_cast<uint64_t>(last.unix_millis - ids::kEpochUnixMillis)
+                              << (ids::kNodeBits + ids::kSequenceBits)) |
+                             (static_cast<uint64_t>(feed->ids_->node_id()) << ids::kSequenceBits) |
+                             ids::kMaxSequence;
+    feed->ids_->AdvancePast(ceiling);
+  }
   return feed;
 }
 
@@ -267,6 +273,15 @@ absl::StatusOr<Person> Feed::RequirePeer(const TokenClaims& caller, uint64_t use
     return absl::NotFoundError(absl::StrCat("user ", user_id, " not found"));
   }
   return person;
+}
+
+// The caller as identity knows them now: a suspended person's token keeps
+// verifying until it expires, but they may not write.
+absl::StatusOr<Person> Feed::RequireActiveSelf(const TokenClaims& caller) {
+  auto me = directory_->GetOne(caller.user_id());
+  if (!me.ok()) return me.status();
+  if (!me->active) return absl::PermissionDeniedError("your account is not active");
+  return me;
 }
 
 bool Feed::Follows(uint64_t follower, uint64_t followee) {
@@ -587,6 +602,25 @@ std::vector<uint64_t> Feed::Followees(uint64_t user_id) {
   return out;
 }
 
+absl::flat_hash_set<uint64_t> Feed::FollowedAmong(
+    uint64_t owner, const std::vector<std::pair<uint64_t, uint64_t>>& entries) {
+  std::vector<uint64_t> authors;
+  for (const auto& e : entries) authors.push_back(e.second);
+  std::sort(authors.begin(), authors.end());
+  authors.erase(std::unique(authors.begin(), authors.end()), authors.end());
+  std::vector<std::string> keys;
+  for (uint64_t a : authors) keys.push_back(U64Key(owner, a));
+  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
+  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), following_);
+  std::vector<std::string> values;
+  auto st = db_->raw()->MultiGet({}, cfs, slices, &values);
+  absl::flat_hash_set<uint64_t> out;
+  for (size_t i = 0; i < authors.size(); ++i) {
+    if (st[i].ok()) out.insert(authors[i]);
+  }
+  return out;
+}
+
 std::vector<uint64_t> Feed::HeavyFollowees(uint64_t user_id) {
   std::vector<uint64_t> heavy;
   std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, heavy_));
@@ -716,8 +750,13 @@ absl::Status Feed::TrimHomes(const std::vector<uint64_t>& owners) {
 
 absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
   auto heavy = db_->Get(heavy_, U64Key(author));
-  if (heavy.ok() && heavy->has_value()) return absl::OkStatus();  // merged at read time
+  if (!heavy.ok()) return heavy.status();
   std::vector<uint64_t> ids;
+  if (heavy->has_value()) {  // merged at read time; only the marker to clear
+    rocksdb::WriteBatch batch;
+    batch.Delete(meta_, U64Key2('b', owner, author));
+    return db_->Write(&batch);
+  }
   if (options_.shards.IsLocal(author)) {
     ids = AuthorPostIds(author, 0, options_.follow_backfill);
   } else {
@@ -726,8 +765,8 @@ absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
     if (!posts.ok()) return posts.status();
     for (const auto& p : *posts) ids.push_back(p.id());
   }
-  if (ids.empty()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
+  batch.Delete(meta_, U64Key2('b', owner, author));  // the follow's backfill is done
   const std::string value = U64Value(author);
   for (uint64_t id : ids) batch.Put(home_, DescKey(owner, id), value);
   AddHomeSize(owner, static_cast<int64_t>(ids.size()));
@@ -754,23 +793,30 @@ absl::Status Feed::Follow(const TokenClaims& caller, uint64_t user_id) {
   }
   auto target = RequirePeer(caller, user_id);
   if (!target.ok()) return target.status();
-  auto me = directory_->GetOne(caller.user_id());
+  auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   {
     std::lock_guard<std::mutex> lock(graph_mu_);
     if (BlockFlags(caller.user_id(), user_id) != 0) {
       return absl::FailedPreconditionError("one of you has blocked the other");
     }
-    if (Follows(caller.user_id(), user_id)) return absl::OkStatus();
+    // Following already: run the backfill again (idempotent), in case the
+    // first one failed after the follow was committed.
+    if (Follows(caller.user_id(), user_id)) return Backfill(caller.user_id(), user_id);
     rocksdb::WriteBatch batch;
     EdgeHalves(caller.user_id(), user_id, ids_->Next(), true, &batch);
+    // Cleared by the backfill; after a crash in between, the catch-up worker
+    // finds it and backfills.
+    batch.Put(meta_, U64Key2('b', caller.user_id(), user_id), "");
     ev::Event e = NewEvent(caller.org_id());
     *e.mutable_followed()->mutable_follower() = me->ref;
     *e.mutable_followed()->mutable_followee() = target->ref;
     absl::Status s = Commit(&batch, {e});
     if (!s.ok()) return s;
   }
-  return Backfill(caller.user_id(), user_id);
+  absl::Status s = Backfill(caller.user_id(), user_id);
+  if (!s.ok()) WakeCatchUp();
+  return s;
 }
 
 absl::Status Feed::Unfollow(const TokenClaims& caller, uint64_t user_id) {
@@ -833,7 +879,8 @@ absl::Status Feed::Unmute(const TokenClaims& caller, uint64_t user_id) {
 template <typename Response>
 static absl::StatusOr<Response> ListEdges(storage::Db* db, rocksdb::ColumnFamilyHandle* idx,
                                           Directory* directory, uint64_t user_id, int32_t page_size,
-                                          const std::string& token) {
+                                          const std::string& token,
+                                          const absl::flat_hash_set<uint64_t>& hidden) {
   auto t = DecodeToken(token, "e");
   if (!t.ok()) return t.status();
   std::string prefix = U64Key(user_id);
@@ -858,7 +905,9 @@ static absl::StatusOr<Response> ListEdges(storage::Db* db, rocksdb::ColumnFamily
   Response resp;
   for (uint64_t id : ids) {
     auto p = people->find(id);
-    if (p != people->end() && p->second.active) *resp.add_users() = p->second.ref;
+    if (p != people->end() && p->second.active && !hidden.contains(id)) {
+      *resp.add_users() = p->second.ref;
+    }
   }
   if (more) resp.set_next_page_token(EncodeToken('e', last_order));
   return resp;
@@ -869,12 +918,18 @@ absl::StatusOr<pb::ListFollowersResponse> Feed::ListFollowers(const TokenClaims&
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
   uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
+  // Blocks hide people both ways: their lists, and them in any list.
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
   if (user != caller.user_id()) {
     auto peer = RequirePeer(caller, user);
     if (!peer.ok()) return peer.status();
+    if (viewer->blocked.contains(user)) {
+      return absl::NotFoundError(absl::StrCat("user ", user, " not found"));
+    }
   }
   return ListEdges<pb::ListFollowersResponse>(db_, followers_idx_, directory_, user, *size,
-                                              req.page_token());
+                                              req.page_token(), viewer->blocked);
 }
 
 absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const TokenClaims& caller,
@@ -882,12 +937,18 @@ absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const TokenClaims&
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
   uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
+  // Blocks hide people both ways: their lists, and them in any list.
+  auto viewer = LoadViewer(caller, false);
+  if (!viewer.ok()) return viewer.status();
   if (user != caller.user_id()) {
     auto peer = RequirePeer(caller, user);
     if (!peer.ok()) return peer.status();
+    if (viewer->blocked.contains(user)) {
+      return absl::NotFoundError(absl::StrCat("user ", user, " not found"));
+    }
   }
   return ListEdges<pb::ListFollowingResponse>(db_, following_idx_, directory_, user, *size,
-                                              req.page_token());
+                                              req.page_token(), viewer->blocked);
 }
 
 // ---------------------------------------------------------------------------
@@ -910,7 +971,10 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
       return absl::InvalidArgumentError(absl::StrCat("kind: unknown value ", req.kind()));
   }
   Visibility visibility = req.visibility();
-  if (visibility == common::v1::VISIBILITY_GROUP || req.group_id() != 0) {
+  if (req.group_id() != 0 && visibility != common::v1::VISIBILITY_GROUP) {
+    return absl::InvalidArgumentError("group_id: set only with visibility VISIBILITY_GROUP");
+  }
+  if (visibility == common::v1::VISIBILITY_GROUP) {
     return absl::UnimplementedError(
         "group posts are not available yet (communities are not built)");
   }
@@ -926,9 +990,8 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   post.set_visibility(visibility);
   absl::Status s = ParseBody(caller, req.body(), post.mutable_mentions(), post.mutable_hashtags());
   if (!s.ok()) return s;
-  auto me = directory_->GetOne(caller.user_id());
+  auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
-  if (!me->active) return absl::PermissionDeniedError("your account is not active");
   s = CheckRate(caller.user_id());
   if (!s.ok()) return s;
 
@@ -989,18 +1052,43 @@ absl::Status Feed::DeletePost(const TokenClaims& caller, uint64_t post_id) {
     auto viewer = LoadViewer(caller, false);
     if (!viewer.ok()) return viewer.status();
     if (!CanSee(*viewer, p)) return NotFoundPost(post_id);
-    auto me = directory_->GetOne(caller.user_id());
+    auto me = RequireActiveSelf(caller);
     if (!me.ok()) return me.status();
     if (!me->admin) {
       return absl::PermissionDeniedError("only the author or an org admin can delete a post");
     }
   }
+  std::lock_guard<std::mutex> lock(like_mu_);  // no like or comment delete in between
   rocksdb::WriteBatch batch;
   batch.Delete(posts_, U64Key(post_id));
   batch.Delete(user_posts_, DescKey(p.author().id(), post_id));
   batch.Delete(home_, DescKey(p.author().id(), post_id));
   batch.Delete(counters_, CounterKey(kPostLikes, post_id));
   batch.Delete(counters_, CounterKey(kPostComments, post_id));
+  batch.DeleteRange(likes_, CounterKey(kLikePost, post_id),
+                    PrefixSuccessor(CounterKey(kLikePost, post_id)));
+  // Its comments and replies, with their likes and counts, go with it.
+  auto drop_comment = [&](uint64_t id) {
+    batch.Delete(comments_, U64Key(id));
+    batch.Delete(counters_, CounterKey(kCommentLikes, id));
+    batch.Delete(counters_, CounterKey(kCommentReplies, id));
+    batch.DeleteRange(likes_, CounterKey(kLikeComment, id),
+                      PrefixSuccessor(CounterKey(kLikeComment, id)));
+  };
+  const std::string post_prefix = U64Key(post_id);
+  std::unique_ptr<rocksdb::Iterator> top(db_->raw()->NewIterator({}, post_comments_));
+  std::unique_ptr<rocksdb::Iterator> rep(db_->raw()->NewIterator({}, replies_));
+  for (top->Seek(post_prefix); top->Valid() && top->key().starts_with(post_prefix); top->Next()) {
+    const uint64_t cid = DecodeU64(absl::string_view(top->key().data() + 8, 8));
+    drop_comment(cid);
+    const std::string reply_prefix = U64Key(cid);
+    for (rep->Seek(reply_prefix); rep->Valid() && rep->key().starts_with(reply_prefix);
+         rep->Next()) {
+      drop_comment(DecodeU64(absl::string_view(rep->key().data() + 8, 8)));
+    }
+    batch.DeleteRange(replies_, reply_prefix, PrefixSuccessor(reply_prefix));
+  }
+  batch.DeleteRange(post_comments_, post_prefix, PrefixSuccessor(post_prefix));
   ev::Event e = NewEvent(caller.org_id());
   e.mutable_post_deleted()->set_post_id(post_id);
   e.mutable_post_deleted()->set_author_id(p.author().id());
@@ -1050,6 +1138,10 @@ absl::StatusOr<pb::Comment> Feed::RequireComment(const Viewer& viewer, uint64_t 
   if (posts->empty() || viewer.blocked.contains(c.author().id())) {
     return absl::NotFoundError(absl::StrCat("comment ", comment_id, " not found"));
   }
+  auto author = directory_->GetOne(c.author().id());
+  if (!author.ok() || !author->active) {  // a suspended or removed author's comment is hidden
+    return absl::NotFoundError(absl::StrCat("comment ", comment_id, " not found"));
+  }
   if (post != nullptr) *post = (*posts)[0];
   return c;
 }
@@ -1079,7 +1171,7 @@ absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
   }
   absl::Status s = ParseBody(caller, req.body(), comment.mutable_mentions(), nullptr);
   if (!s.ok()) return s;
-  auto me = directory_->GetOne(caller.user_id());
+  auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   s = CheckRate(caller.user_id());
   if (!s.ok()) return s;
@@ -1132,13 +1224,18 @@ absl::Status Feed::DeleteComment(const TokenClaims& caller, uint64_t comment_id)
   auto c = RequireComment(*viewer, comment_id, &post);
   if (!c.ok()) return c.status();
   if (c->author().id() != caller.user_id() && post.author().id() != caller.user_id()) {
-    auto me = directory_->GetOne(caller.user_id());
+    auto me = RequireActiveSelf(caller);
     if (!me.ok()) return me.status();
     if (!me->admin) {
       return absl::PermissionDeniedError(
           "only the comment's author, the post's author or an org admin can delete a comment");
     }
   }
+  std::lock_guard<std::mutex> lock(like_mu_);
+  // Re-check under the lock: a concurrent delete must not count twice.
+  auto still = db_->Get(comments_, U64Key(comment_id));
+  if (!still.ok()) return still.status();
+  if (!still->has_value()) return absl::OkStatus();
   rocksdb::WriteBatch batch;
   int64_t removed = 1;
   batch.Delete(comments_, U64Key(comment_id));
@@ -1254,7 +1351,7 @@ absl::Status Feed::LikeComment(const TokenClaims& caller, uint64_t comment_id, b
 // is set. Idempotent: only a change of state writes, counts and emits.
 absl::Status Feed::SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t comment_id,
                            uint64_t content_author, bool like) {
-  auto me = directory_->GetOne(caller.user_id());
+  auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   const std::string key = comment_id == 0 ? LikeKey(kLikePost, post_id, caller.user_id())
                                           : LikeKey(kLikeComment, comment_id, caller.user_id());
@@ -1334,6 +1431,10 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
   auto viewer = LoadViewer(caller, true);
   if (!viewer.ok()) return viewer.status();
   const uint64_t owner = caller.user_id();
+  // The head's iterator first, then the horizon: a trim in between can only
+  // raise the horizon, which is safe; the other order could skip the posts
+  // the trim moved below it.
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, home_));
   const uint64_t horizon = Horizon(owner);
   const size_t want = static_cast<size_t>(*size);
   pb::ListHomeTimelineResponse resp;
@@ -1354,7 +1455,6 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
     // authors the reader follows, whose posts were not pushed.
     const std::vector<uint64_t> heavy = HeavyFollowees(owner);
     std::string prefix = U64Key(owner);
-    std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, home_));
     while (resp.posts_size() < *size) {
       const size_t need = want - resp.posts_size();
       std::vector<std::pair<uint64_t, uint64_t>> candidates;  // (post id, author)
@@ -1393,9 +1493,12 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
         mode = 'p';
         break;
       }
+      // An entry written by a fan-out or backfill that raced an unfollow
+      // must not bring the unfollowed person back: keep followed authors only.
+      absl::flat_hash_set<uint64_t> followed = FollowedAmong(owner, candidates);
       std::vector<uint64_t> ids;
       for (auto [id, author] : candidates) {
-        if (accept(author)) ids.push_back(id);
+        if (accept(author) && (author == owner || followed.contains(author))) ids.push_back(id);
       }
       cursor = candidates.back().first;
       absl::Status s = take(ids);
@@ -1673,78 +1776,91 @@ absl::StatusOr<pb::ApplyEventsResponse> Feed::ApplyEvents(const pb::ApplyEventsR
   // Other shards' halves of follows and blocks: the followee's follower edge
   // and the blocked person's block flag live on their own shard.
   bool catch_up_pending = false;
-  auto through = events::ApplyBatch(
-      *applied_, req.batch(), [&](const ev::Event& e, rocksdb::WriteBatch* batch) -> absl::Status {
-        switch (e.payload_case()) {
-          case ev::Event::kFollowed: {
-            const uint64_t follower = e.followed().follower().id();
-            const uint64_t followee = e.followed().followee().id();
-            if (!options_.shards.IsLocal(followee) || options_.shards.IsLocal(follower)) {
-              return absl::OkStatus();
-            }
-            std::lock_guard<std::mutex> lock(graph_mu_);
-            if (EdgeOrder(follower, followee).has_value()) return absl::OkStatus();
-            EdgeHalves(follower, followee, ids_->Next(), true, batch);
-            // Posts written between the follower's backfill and this edge
-            // landing were fanned out without them: a catch-up delivers them
-            // (durably queued with the edge; allowing for clock skew).
-            const absl::Time since =
-                google::protobuf::util::TimeUtil::TimestampToNanoseconds(e.create_time()) == 0
-                    ? absl::Now()
-                    : absl::FromUnixNanos(google::protobuf::util::TimeUtil::TimestampToNanoseconds(
-                          e.create_time()));
-            batch->Put(meta_, U64Key2('c', follower, followee),
-                       U64Value(ids::MinIdAt(since - kCatchUpSkew)));
-            catch_up_pending = true;
-            return absl::OkStatus();
-          }
-          case ev::Event::kUnfollowed: {
-            const uint64_t follower = e.unfollowed().follower().id();
-            const uint64_t followee = e.unfollowed().followee().id();
-            if (!options_.shards.IsLocal(followee) || options_.shards.IsLocal(follower)) {
-              return absl::OkStatus();
-            }
-            std::lock_guard<std::mutex> lock(graph_mu_);
-            auto order = EdgeOrder(follower, followee);
-            if (order.has_value()) EdgeHalves(follower, followee, *order, false, batch);
-            return absl::OkStatus();
-          }
-          case ev::Event::kBlocked: {
-            std::lock_guard<std::mutex> lock(graph_mu_);
-            ApplyBlock(e.blocked().blocker_id(), e.blocked().blocked_user_id(), true, batch);
-            return absl::OkStatus();
-          }
-          case ev::Event::kUnblocked: {
-            std::lock_guard<std::mutex> lock(graph_mu_);
-            ApplyBlock(e.unblocked().blocker_id(), e.unblocked().blocked_user_id(), false, batch);
-            return absl::OkStatus();
-          }
-          case ev::Event::kFanoutModeChanged: {
-            const uint64_t author = e.fanout_mode_changed().author_id();
-            if (e.fanout_mode_changed().pulled()) {
-              batch->Put(heavy_, U64Key(author), "");
-            } else {
-              batch->Delete(heavy_, U64Key(author));
-            }
-            return absl::OkStatus();
-          }
-          default:
-            return absl::OkStatus();  // not this consumer's concern
+  // One event per write, all under the graph lock: each event must see what
+  // the ones before it did (a follow then an unfollow in the same batch).
+  std::lock_guard<std::mutex> graph_lock(graph_mu_);
+  const auto apply = [&](const ev::Event& e, rocksdb::WriteBatch* batch) -> absl::Status {
+    switch (e.payload_case()) {
+      case ev::Event::kFollowed: {
+        const uint64_t follower = e.followed().follower().id();
+        const uint64_t followee = e.followed().followee().id();
+        if (!options_.shards.IsLocal(followee) || options_.shards.IsLocal(follower)) {
+          return absl::OkStatus();
         }
-      });
-  if (!through.ok()) return through.status();
-  if (catch_up_pending) {
-    std::lock_guard<std::mutex> lock(catch_up_mu_);
-    catch_up_wake_ = true;
-    catch_up_cv_.notify_all();
+        // A block that overtook the follow wins.
+        if (BlockFlags(follower, followee) != 0) return absl::OkStatus();
+        if (EdgeOrder(follower, followee).has_value()) return absl::OkStatus();
+        EdgeHalves(follower, followee, ids_->Next(), true, batch);
+        // Posts written between the follower's backfill and this edge
+        // landing were fanned out without them: a catch-up delivers them
+        // (durably queued with the edge; allowing for clock skew).
+        const absl::Time since =
+            google::protobuf::util::TimeUtil::TimestampToNanoseconds(e.create_time()) == 0
+                ? absl::Now()
+                : absl::FromUnixNanos(
+                      google::protobuf::util::TimeUtil::TimestampToNanoseconds(e.create_time()));
+        batch->Put(meta_, U64Key2('c', follower, followee),
+                   U64Value(ids::MinIdAt(since - kCatchUpSkew)));
+        catch_up_pending = true;
+        return absl::OkStatus();
+      }
+      case ev::Event::kUnfollowed: {
+        const uint64_t follower = e.unfollowed().follower().id();
+        const uint64_t followee = e.unfollowed().followee().id();
+        if (!options_.shards.IsLocal(followee) || options_.shards.IsLocal(follower)) {
+          return absl::OkStatus();
+        }
+        auto order = EdgeOrder(follower, followee);
+        if (order.has_value()) EdgeHalves(follower, followee, *order, false, batch);
+        return absl::OkStatus();
+      }
+      case ev::Event::kBlocked: {
+        ApplyBlock(e.blocked().blocker_id(), e.blocked().blocked_user_id(), true, batch);
+        return absl::OkStatus();
+      }
+      case ev::Event::kUnblocked: {
+        ApplyBlock(e.unblocked().blocker_id(), e.unblocked().blocked_user_id(), false, batch);
+        return absl::OkStatus();
+      }
+      case ev::Event::kFanoutModeChanged: {
+        const uint64_t author = e.fanout_mode_changed().author_id();
+        if (e.fanout_mode_changed().pulled()) {
+          batch->Put(heavy_, U64Key(author), "");
+        } else {
+          batch->Delete(heavy_, U64Key(author));
+        }
+        return absl::OkStatus();
+      }
+      default:
+        return absl::OkStatus();  // not this consumer's concern
+    }
+  };
+  if (req.batch().events_size() > static_cast<int>(events::kMaxEventsPerBatch)) {
+    return status::TooMany("batch.events", req.batch().events_size(), events::kMaxEventsPerBatch);
   }
+  if (req.batch().producer().empty()) return status::Required("batch.producer");
+  absl::StatusOr<uint64_t> through = applied_->LastApplied(req.batch().producer());
+  for (const auto& e : req.batch().events()) {
+    events::pb::EventBatch one;
+    one.set_producer(req.batch().producer());
+    *one.add_events() = e;
+    through = events::ApplyBatch(*applied_, one, apply);
+    if (!through.ok()) break;
+  }
+  if (!through.ok()) return through.status();
+  if (catch_up_pending) WakeCatchUp();
   pb::ApplyEventsResponse resp;
   resp.set_applied_through_sequence(*through);
   return resp;
 }
 
+void Feed::WakeCatchUp() {
+  std::lock_guard<std::mutex> lock(catch_up_mu_);
+  catch_up_wake_ = true;
+  catch_up_cv_.notify_all();
+}
+
 void Feed::StartCatchUp() {
-  if (options_.shards.count() == 1) return;  // both halves of a follow are written at once
   catch_up_thread_ = std::thread([this] {
     std::unique_lock<std::mutex> lock(catch_up_mu_);
     while (!catch_up_stop_) {
@@ -1770,6 +1886,26 @@ Feed::~Feed() {
 }
 
 absl::Status Feed::CatchUpFollowers() {
+  // Follows whose backfill did not finish (an error, or a crash in between).
+  {
+    const std::string prefix(1, 'b');
+    std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, meta_));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      KeyReader r(absl::string_view(it->key().data() + 1, it->key().size() - 1));
+      const uint64_t owner = *r.ReadU64();
+      const uint64_t author = *r.ReadU64();
+      absl::Status s;
+      if (Follows(owner, author)) {
+        s = Backfill(owner, author);
+      } else {
+        rocksdb::WriteBatch batch;
+        batch.Delete(meta_, it->key());
+        s = db_->Write(&batch);
+      }
+      if (!s.ok()) return s;
+    }
+  }
+  if (options_.peers == nullptr) return absl::OkStatus();
   const std::string prefix(1, 'c');
   std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, meta_));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -1780,8 +1916,17 @@ absl::Status Feed::CatchUpFollowers() {
     auto heavy = db_->Get(heavy_, U64Key(author));
     if (!heavy.ok()) return heavy.status();
     if (!heavy->has_value() && Follows(follower, author)) {
-      for (uint64_t id : AuthorPostIds(author, 0, options_.follow_backfill)) {
-        if (id < since) break;
+      // Every post since the follow, newest first, a page at a time.
+      std::vector<uint64_t> since_follow;
+      for (uint64_t before = 0;;) {
+        auto page = AuthorPostIds(author, before, 100);
+        for (uint64_t id : page) {
+          if (id >= since) since_follow.push_back(id);
+        }
+        if (page.size() < 100 || page.back() < since) break;
+        before = page.back();
+      }
+      for (uint64_t id : since_follow) {
         auto post = ReadPost(id);
         if (!post.ok()) return post.status();
         if (!post->has_value()) continue;

@@ -148,6 +148,7 @@ class Feed {
   };
   absl::StatusOr<Viewer> LoadViewer(const TokenClaims& caller, bool with_mutes);
   absl::StatusOr<Person> RequirePeer(const TokenClaims& caller, uint64_t user_id);
+  absl::StatusOr<Person> RequireActiveSelf(const TokenClaims& caller);
   absl::StatusOr<std::optional<pb::Post>> ReadPost(uint64_t post_id);
   bool Follows(uint64_t follower, uint64_t followee);
   // Writes (or removes) the halves of a follow edge that live on this shard.
@@ -192,6 +193,9 @@ class Feed {
   uint64_t Horizon(uint64_t owner);
   std::vector<uint64_t> Followees(uint64_t user_id);
   std::vector<uint64_t> HeavyFollowees(uint64_t user_id);
+  // The authors of `entries` (post id, author) that `owner` follows.
+  absl::flat_hash_set<uint64_t> FollowedAmong(
+      uint64_t owner, const std::vector<std::pair<uint64_t, uint64_t>>& entries);
   // Newest post ids of `author` older than `before` (exclusive; 0: newest).
   std::vector<uint64_t> AuthorPostIds(uint64_t author, uint64_t before, size_t limit);
   // Collects the local home entries of a fan-out batch into large writes.
@@ -232,6 +236,7 @@ class Feed {
   // Delivers to followers on other shards the posts written between their
   // follow and the follow edge reaching this shard (queued in meta 'c' keys).
   void StartCatchUp();
+  void WakeCatchUp();
   absl::Status CatchUpFollowers();
 
   storage::Db* const db_;

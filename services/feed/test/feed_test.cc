@@ -333,6 +333,11 @@ TEST_F(FeedTest, VisibilityMatrix) {
   EXPECT_TRUE(UserTimeline(blocker, ana).empty());
   EXPECT_EQ(Follow(blocker, ana).error_code(), grpc::FAILED_PRECONDITION);
   EXPECT_EQ(Follow(ana, blocker).error_code(), grpc::FAILED_PRECONDITION);
+  pb::ListFollowersRequest lf;
+  lf.set_user_id(ana.id);
+  pb::ListFollowersResponse lfr;
+  EXPECT_EQ(stub_->ListFollowers(Ctx(blocker.token).get(), lf, &lfr).error_code(), grpc::NOT_FOUND)
+      << "a blocked person's lists are hidden too";
   uint64_t blockers_post = PostId(blocker, "you can't see this");
   EXPECT_EQ(GetPostCode(ana, blockers_post), grpc::NOT_FOUND);
 
@@ -403,6 +408,18 @@ TEST_F(FeedTest, SuspendedAuthorIsHiddenEverywhere) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_THAT(Home(bob), ElementsAre(q));
   EXPECT_EQ(GetPostCode(bob, p), grpc::NOT_FOUND);
+  // Ana's access token still verifies until it expires, but she may not write.
+  EXPECT_EQ(Post(ana, "still here?").error_code(), grpc::PERMISSION_DENIED);
+  pb::CreateCommentRequest cr;
+  cr.set_post_id(q);
+  cr.set_body("me neither?");
+  pb::CreateCommentResponse crr;
+  EXPECT_EQ(stub_->CreateComment(Ctx(ana.token).get(), cr, &crr).error_code(),
+            grpc::PERMISSION_DENIED);
+  pb::LikePostRequest lp;
+  lp.set_post_id(q);
+  pb::LikePostResponse lpr;
+  EXPECT_EQ(stub_->LikePost(Ctx(ana.token).get(), lp, &lpr).error_code(), grpc::PERMISSION_DENIED);
   EXPECT_TRUE(UserTimeline(bob, ana).empty());
   pb::ListFollowingRequest lf;
   pb::ListFollowingResponse following;
@@ -523,6 +540,13 @@ TEST_F(LimitedFeedTest, LimitsAreNamedAndEnforced) {
   grpc::Status s = stub_->ListHomeTimeline(Ctx(ana.token).get(), req, &resp);
   EXPECT_EQ(s.error_code(), grpc::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("page_size"));
+  pb::CreatePostRequest group_req;
+  group_req.set_body("in a group?");
+  group_req.set_group_id(42);
+  pb::CreatePostResponse group_resp;
+  EXPECT_EQ(stub_->CreatePost(Ctx(ana.token).get(), group_req, &group_resp).error_code(),
+            grpc::INVALID_ARGUMENT)
+      << "group_id without VISIBILITY_GROUP";
   req.set_page_size(10);
   req.set_page_token("garbage");
   EXPECT_EQ(stub_->ListHomeTimeline(Ctx(ana.token).get(), req, &resp).error_code(),
