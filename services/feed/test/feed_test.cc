@@ -189,6 +189,58 @@ TEST(TextTest, LengthMentionsAndHashtags) {
               ElementsAre("kubernetes", "k8s"));
 }
 
+// The followee's half of a follow arrives from the follower's shard as
+// events. A follow and an unfollow (or a block and a late follow) in one
+// batch must leave no follower edge behind. Feed core on shard 0 of 2.
+TEST(FeedApplyEventsTest, EventsOfOneBatchSeeEachOther) {
+  testing::TempDir dir;
+  auto db = storage::Db::Open(Feed::StorageOptions(dir.Sub("feed")));
+  ASSERT_TRUE(db.ok()) << db.status();
+  FeedOptions options;
+  options.shards = *shard::ShardMap::Create(2, 0, "127.0.0.1:1,127.0.0.1:2");
+  auto feed = Feed::Create(db->get(), /*directory=*/nullptr, options);
+  ASSERT_TRUE(feed.ok()) << feed.status();
+  uint64_t here = 1000, there = 1000;  // a person on shard 0 and one on shard 1
+  while (options.shards.ShardOf(here) != 0) ++here;
+  while (options.shards.ShardOf(there) != 1) ++there;
+
+  uint64_t sequence = 0;
+  auto batch = [&](std::vector<events::v1::Event> events) {
+    pb::ApplyEventsRequest req;
+    req.mutable_batch()->set_producer("feed-1/test");
+    for (auto& e : events) {
+      e.set_producer("feed-1/test");
+      e.set_sequence(++sequence);
+      *req.mutable_batch()->add_events() = e;
+    }
+    auto resp = (*feed)->ApplyEvents(req);
+    EXPECT_TRUE(resp.ok()) << resp.status();
+    return resp.ok() ? resp->applied_through_sequence() : 0;
+  };
+  auto follow = [&](bool add) {
+    events::v1::Event e;
+    auto* f = add ? e.mutable_followed() : nullptr;
+    auto* u = add ? nullptr : e.mutable_unfollowed();
+    (add ? f->mutable_follower() : u->mutable_follower())->set_id(there);
+    (add ? f->mutable_followee() : u->mutable_followee())->set_id(here);
+    return e;
+  };
+  EXPECT_EQ(batch({follow(true), follow(false)}), 2u);
+  EXPECT_EQ((*feed)->FollowerCount(here), 0u) << "the unfollow saw the follow";
+  EXPECT_EQ(batch({follow(true)}), 3u);
+  EXPECT_EQ((*feed)->FollowerCount(here), 1u);
+  // A re-delivered batch changes nothing.
+  sequence = 2;
+  EXPECT_EQ(batch({follow(true)}), 3u);
+  EXPECT_EQ((*feed)->FollowerCount(here), 1u);
+  // A block removes the edge; a follow that arrives after it is dropped.
+  events::v1::Event block;
+  block.mutable_blocked()->set_blocker_id(here);
+  block.mutable_blocked()->set_blocked_user_id(there);
+  EXPECT_EQ(batch({block, follow(true)}), 5u);
+  EXPECT_EQ((*feed)->FollowerCount(here), 0u);
+}
+
 TEST_F(FeedTest, ReadYourWriteThenFanOutToEveryFollower) {
   Account ana = MakeOrg("acme.example");
   std::vector<Account> followers;
