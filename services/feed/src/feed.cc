@@ -1638,7 +1638,9 @@ absl::Status Feed::HomeWriter::Flush() {
   std::sort(pending_.begin(), pending_.end(), [](const Entry& a, const Entry& b) {
     return a.owner != b.owner ? a.owner < b.owner : a.post_id > b.post_id;
   });
-  rocksdb::WriteBatch batch;
+  // Reserved up front: each entry is about 40 bytes of batch (tag, family,
+  // lengths, 16-byte key, 8-byte value); growing a multi-MB string is costly.
+  rocksdb::WriteBatch batch(pending_.size() * 40 + 64);
   std::string key;
   for (const Entry& e : pending_) {
     key.clear();
