@@ -913,12 +913,14 @@ static absl::StatusOr<Response> ListEdges(storage::Db* db, rocksdb::ColumnFamily
   return resp;
 }
 
-absl::StatusOr<pb::ListFollowersResponse> Feed::ListFollowers(const TokenClaims& caller,
-                                                              const pb::ListFollowersRequest& req) {
+// Followers or following of a person (the caller by default). Blocks hide
+// people both ways: a blocked person's lists, and them in any list.
+template <typename Response, typename Request>
+absl::StatusOr<Response> Feed::ListGraph(const TokenClaims& caller, const Request& req,
+                                         rocksdb::ColumnFamilyHandle* index) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
-  uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
-  // Blocks hide people both ways: their lists, and them in any list.
+  const uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
   auto viewer = LoadViewer(caller, false);
   if (!viewer.ok()) return viewer.status();
   if (user != caller.user_id()) {
@@ -928,27 +930,18 @@ absl::StatusOr<pb::ListFollowersResponse> Feed::ListFollowers(const TokenClaims&
       return absl::NotFoundError(absl::StrCat("user ", user, " not found"));
     }
   }
-  return ListEdges<pb::ListFollowersResponse>(db_, followers_idx_, directory_, user, *size,
-                                              req.page_token(), viewer->blocked);
+  return ListEdges<Response>(db_, index, directory_, user, *size, req.page_token(),
+                             viewer->blocked);
+}
+
+absl::StatusOr<pb::ListFollowersResponse> Feed::ListFollowers(const TokenClaims& caller,
+                                                              const pb::ListFollowersRequest& req) {
+  return ListGraph<pb::ListFollowersResponse>(caller, req, followers_idx_);
 }
 
 absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const TokenClaims& caller,
                                                               const pb::ListFollowingRequest& req) {
-  auto size = PageSize(req.page_size());
-  if (!size.ok()) return size.status();
-  uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
-  // Blocks hide people both ways: their lists, and them in any list.
-  auto viewer = LoadViewer(caller, false);
-  if (!viewer.ok()) return viewer.status();
-  if (user != caller.user_id()) {
-    auto peer = RequirePeer(caller, user);
-    if (!peer.ok()) return peer.status();
-    if (viewer->blocked.contains(user)) {
-      return absl::NotFoundError(absl::StrCat("user ", user, " not found"));
-    }
-  }
-  return ListEdges<pb::ListFollowingResponse>(db_, following_idx_, directory_, user, *size,
-                                              req.page_token(), viewer->blocked);
+  return ListGraph<pb::ListFollowingResponse>(caller, req, following_idx_);
 }
 
 // ---------------------------------------------------------------------------

@@ -147,6 +147,9 @@ class Feed {
     absl::flat_hash_set<uint64_t> muted;
   };
   absl::StatusOr<Viewer> LoadViewer(const TokenClaims& caller, bool with_mutes);
+  template <typename Response, typename Request>
+  absl::StatusOr<Response> ListGraph(const TokenClaims& caller, const Request& req,
+                                     rocksdb::ColumnFamilyHandle* index);
   absl::StatusOr<Person> RequirePeer(const TokenClaims& caller, uint64_t user_id);
   absl::StatusOr<Person> RequireActiveSelf(const TokenClaims& caller);
   absl::StatusOr<std::optional<pb::Post>> ReadPost(uint64_t post_id);
