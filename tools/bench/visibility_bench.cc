@@ -51,14 +51,7 @@ int main(int argc, char** argv) {
   auto core = bench::Must(feed::Feed::Create(db.get(), &directory, options), "Feed::Create");
   storage::Outbox* outbox = core->outbox();
   feed::Feed* f = core.get();
-  storage::Dispatcher dispatcher(
-      outbox,
-      storage::DispatcherOptions{.subscriber = "fanout",
-                                 .max_batch = 256,
-                                 .initial_backoff = absl::Milliseconds(50),
-                                 .max_backoff = absl::Seconds(5),
-                                 .idle_poll = absl::Seconds(1)},
-      [f](const std::vector<storage::OutboxEntry>& entries) { return f->FanOut(entries); });
+  std::unique_ptr<storage::Dispatcher> dispatcher = f->NewFanOutDispatcher();  // as FeedModule
 
   // People 1..people; each author's followers are a prefix of one shuffled
   // order, so the first person follows all four authors.
@@ -79,7 +72,7 @@ int main(int argc, char** argv) {
   bench::FollowAll(f, edges, 2);
   const double follow_s = bench::Seconds(Clock::now() - t);
   bench::SkipPending(outbox, "fanout");
-  dispatcher.Start();
+  dispatcher->Start();
 
   auto drained = [&] {
     const auto deadline = Clock::now() + timeout;
@@ -147,6 +140,6 @@ int main(int argc, char** argv) {
   std::printf("BENCH visibility p99_ms_100=%.3f p99_ms_1k=%.3f p99_ms_10k=%.3f p99_ms_100k=%.3f\n",
               bench::Percentile(results[0].ms, 0.99), bench::Percentile(results[1].ms, 0.99),
               bench::Percentile(results[2].ms, 0.99), bench::Percentile(results[3].ms, 0.99));
-  dispatcher.Stop();
+  dispatcher->Stop();
   return all_ok ? 0 : 1;
 }

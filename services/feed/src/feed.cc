@@ -602,21 +602,19 @@ std::vector<uint64_t> Feed::Followees(uint64_t user_id) {
   return out;
 }
 
-absl::flat_hash_set<uint64_t> Feed::FollowedAmong(
-    uint64_t owner, const std::vector<std::pair<uint64_t, uint64_t>>& entries) {
-  std::vector<uint64_t> authors;
-  for (const auto& e : entries) authors.push_back(e.second);
-  std::sort(authors.begin(), authors.end());
-  authors.erase(std::unique(authors.begin(), authors.end()), authors.end());
+absl::flat_hash_set<uint64_t> Feed::FollowedAmong(uint64_t owner,
+                                                  std::vector<uint64_t> candidates) {
+  std::sort(candidates.begin(), candidates.end());
+  candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
   std::vector<std::string> keys;
-  for (uint64_t a : authors) keys.push_back(U64Key(owner, a));
+  for (uint64_t c : candidates) keys.push_back(U64Key(owner, c));
   std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
   std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), following_);
   std::vector<std::string> values;
   auto st = db_->raw()->MultiGet({}, cfs, slices, &values);
   absl::flat_hash_set<uint64_t> out;
-  for (size_t i = 0; i < authors.size(); ++i) {
-    if (st[i].ok()) out.insert(authors[i]);
+  for (size_t i = 0; i < candidates.size(); ++i) {
+    if (st[i].ok()) out.insert(candidates[i]);
   }
   return out;
 }
@@ -626,15 +624,10 @@ std::vector<uint64_t> Feed::HeavyFollowees(uint64_t user_id) {
   std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, heavy_));
   for (it->SeekToFirst(); it->Valid(); it->Next()) heavy.push_back(DecodeU64(it->key().ToString()));
   if (heavy.empty()) return heavy;
-  std::vector<std::string> keys;
-  for (uint64_t h : heavy) keys.push_back(U64Key(user_id, h));
-  std::vector<rocksdb::Slice> slices(keys.begin(), keys.end());
-  std::vector<rocksdb::ColumnFamilyHandle*> cfs(keys.size(), following_);
-  std::vector<std::string> values;
-  auto st = db_->raw()->MultiGet({}, cfs, slices, &values);
+  const absl::flat_hash_set<uint64_t> followed = FollowedAmong(user_id, heavy);
   std::vector<uint64_t> out;
-  for (size_t i = 0; i < heavy.size(); ++i) {
-    if (st[i].ok()) out.push_back(heavy[i]);
+  for (uint64_t h : heavy) {
+    if (followed.contains(h)) out.push_back(h);
   }
   return out;
 }
@@ -1488,7 +1481,9 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
       }
       // An entry written by a fan-out or backfill that raced an unfollow
       // must not bring the unfollowed person back: keep followed authors only.
-      absl::flat_hash_set<uint64_t> followed = FollowedAmong(owner, candidates);
+      std::vector<uint64_t> authors;
+      for (const auto& c : candidates) authors.push_back(c.second);
+      const absl::flat_hash_set<uint64_t> followed = FollowedAmong(owner, std::move(authors));
       std::vector<uint64_t> ids;
       for (auto [id, author] : candidates) {
         if (accept(author) && (author == owner || followed.contains(author))) ids.push_back(id);
@@ -1692,6 +1687,17 @@ absl::Status Feed::FanOutDelete(const ev::Event& event) {
     if (!st.ok()) return status::FromGrpc(st);
   }
   return absl::OkStatus();
+}
+
+std::unique_ptr<storage::Dispatcher> Feed::NewFanOutDispatcher() {
+  return std::make_unique<storage::Dispatcher>(
+      outbox_.get(),
+      storage::DispatcherOptions{.subscriber = "fanout",
+                                 .max_batch = 256,
+                                 .initial_backoff = absl::Milliseconds(50),
+                                 .max_backoff = absl::Seconds(5),
+                                 .idle_poll = absl::Seconds(1)},
+      [this](const std::vector<storage::OutboxEntry>& entries) { return FanOut(entries); });
 }
 
 absl::Status Feed::FanOut(const std::vector<storage::OutboxEntry>& entries) {

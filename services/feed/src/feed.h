@@ -118,8 +118,10 @@ class Feed {
       const TokenClaims& caller, const pb::ListUserTimelineRequest& req);
 
   // --- Internal ---
-  // The fan-out worker: applies a batch of this shard's own events (a
-  // storage::DeliverFn for the "fanout" subscriber).
+  // The fan-out worker: the outbox's "fanout" subscriber, calling FanOut.
+  // Start() it once every subscriber of the outbox exists.
+  std::unique_ptr<storage::Dispatcher> NewFanOutDispatcher();
+  // Applies a batch of this shard's own events (the worker's DeliverFn).
   absl::Status FanOut(const std::vector<storage::OutboxEntry>& entries);
   // DeliverTimelineEntries / RemoveTimelineEntries for recipients on this shard.
   absl::Status DeliverTimelineEntries(const pb::DeliverTimelineEntriesRequest& req);
@@ -196,9 +198,8 @@ class Feed {
   uint64_t Horizon(uint64_t owner);
   std::vector<uint64_t> Followees(uint64_t user_id);
   std::vector<uint64_t> HeavyFollowees(uint64_t user_id);
-  // The authors of `entries` (post id, author) that `owner` follows.
-  absl::flat_hash_set<uint64_t> FollowedAmong(
-      uint64_t owner, const std::vector<std::pair<uint64_t, uint64_t>>& entries);
+  // The people of `candidates` whom `owner` (homed here) follows: one MultiGet.
+  absl::flat_hash_set<uint64_t> FollowedAmong(uint64_t owner, std::vector<uint64_t> candidates);
   // Newest post ids of `author` older than `before` (exclusive; 0: newest).
   std::vector<uint64_t> AuthorPostIds(uint64_t author, uint64_t before, size_t limit);
   // Collects the local home entries of a fan-out batch into large writes.

@@ -114,14 +114,7 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   // Subscribers of the outbox: the fan-out worker, then each configured service.
   Feed* f = module->feed.get();
   storage::Outbox* outbox = f->outbox();
-  module->dispatchers.push_back(std::make_unique<storage::Dispatcher>(
-      outbox,
-      storage::DispatcherOptions{.subscriber = "fanout",
-                                 .max_batch = 256,
-                                 .initial_backoff = absl::Milliseconds(50),
-                                 .max_backoff = absl::Seconds(5),
-                                 .idle_poll = absl::Seconds(1)},
-      [f](const std::vector<storage::OutboxEntry>& entries) { return f->FanOut(entries); }));
+  module->dispatchers.push_back(f->NewFanOutDispatcher());
   // Every other shard receives the halves of follows and blocks that it owns
   // (ApplyEvents), and which authors are pulled rather than pushed.
   for (int32_t shard = 0; shard < options.shards.count(); ++shard) {
