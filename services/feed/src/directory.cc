@@ -27,6 +27,8 @@ Person PersonFromUser(const identity::v1::User& user) {
   p.active = user.state() == identity::v1::USER_STATE_ACTIVE;
   p.admin = std::find(user.roles().begin(), user.roles().end(), identity::v1::ROLE_ADMIN) !=
             user.roles().end();
+  p.guest = std::find(user.roles().begin(), user.roles().end(), identity::v1::ROLE_GUEST) !=
+            user.roles().end();
   return p;
 }
 

@@ -27,6 +27,7 @@ struct Person {
   uint64_t org_id = 0;
   bool active = false;  // not suspended, not pending approval
   bool admin = false;
+  bool guest = false;  // an external guest: may not create groups
 };
 
 class Directory {

@@ -7,6 +7,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "feed/src/keys.h"
 #include "feed/src/text.h"
 #include "google/protobuf/util/time_util.h"
 #include "parley/events/events.h"
@@ -15,134 +16,13 @@
 #include "parley/storage/keys.h"
 
 namespace parley::feed {
-namespace {
-
-using storage::AppendDescU64;
-using storage::AppendU64;
-using storage::DecodeCounter;
-using storage::DecodeDescU64;
-using storage::DecodeU64;
-using storage::EncodeCounter;
-using storage::FromRocks;
-using storage::KeyReader;
-using storage::PrefixSuccessor;
-using storage::U64Key;
-namespace ev = ::parley::events::v1;
-using common::v1::Visibility;
-
-// Counter keys: a kind byte and an id.
-constexpr char kPostLikes = 'L';
-constexpr char kPostComments = 'C';
-constexpr char kCommentLikes = 'l';
-constexpr char kCommentReplies = 'r';
-constexpr char kFollowerCount = 'F';
-constexpr char kFollowingCount = 'G';
-// Like keys: a kind byte, the target id, the person.
-constexpr char kLikePost = 'p';
-constexpr char kLikeComment = 'c';
-// Block flags, stored on each side: <me><other> -> flags.
-constexpr uint8_t kIBlocked = 1;
-constexpr uint8_t kBlockedMe = 2;
-
-std::string CounterKey(char kind, uint64_t id) {
-  std::string k(1, kind);
-  AppendU64(&k, id);
-  return k;
-}
-
-std::string LikeKey(char kind, uint64_t target, uint64_t user) {
-  std::string k(1, kind);
-  AppendU64(&k, target);
-  AppendU64(&k, user);
-  return k;
-}
-
-std::string DescKey(uint64_t owner, uint64_t id) {
-  std::string k;
-  AppendU64(&k, owner);
-  AppendDescU64(&k, id);
-  return k;
-}
-
-std::string U64Key2(char kind, uint64_t a, uint64_t b) {
-  std::string k(1, kind);
-  AppendU64(&k, a);
-  AppendU64(&k, b);
-  return k;
-}
-
-// Home entries per WriteBatch during fan-out (large batches amortize the WAL
-// write; tools/bench/run fanout measures it).
-constexpr size_t kHomeWriteBatch = 50000;
-
-// Clock skew allowed between shards when catching a new follower up.
-constexpr absl::Duration kCatchUpSkew = absl::Seconds(5);
-
-std::string IdxKey(uint64_t owner, uint64_t order, uint64_t other) {
-  std::string k = DescKey(owner, order);
-  AppendU64(&k, other);
-  return k;
-}
-
-std::string U64Value(uint64_t v) {
-  std::string s;
-  AppendU64(&s, v);
-  return s;
-}
-
-google::protobuf::Timestamp Ts(absl::Time t) {
-  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
-}
-
-absl::StatusOr<int32_t> PageSize(int32_t requested) {
-  if (requested == 0) return kDefaultPageSize;
-  if (requested < 1 || requested > kMaxPageSize) {
-    return status::OutOfRange("page_size", requested, 1, kMaxPageSize);
-  }
-  return requested;
-}
-
-// Page tokens: base64url of [version 1][mode][u64 cursor]. Mode 'h' reads the
-// materialized head, 'p' the pull merge; the cursor is an exclusive id bound
-// (or, for follower lists, the last position).
-struct PageToken {
-  char mode = 'h';
-  uint64_t cursor = 0;  // 0: from the start
-};
-
-std::string EncodeToken(char mode, uint64_t cursor) {
-  std::string raw(1, '\x01');
-  raw.push_back(mode);
-  AppendU64(&raw, cursor);
-  return absl::WebSafeBase64Escape(raw);
-}
-
-absl::StatusOr<PageToken> DecodeToken(const std::string& token, absl::string_view modes) {
-  PageToken t;
-  if (token.empty()) {
-    t.mode = modes[0];
-    return t;
-  }
-  std::string raw;
-  if (!absl::WebSafeBase64Unescape(token, &raw) || raw.size() != 10 || raw[0] != '\x01' ||
-      modes.find(raw[1]) == absl::string_view::npos) {
-    return absl::InvalidArgumentError("page_token: not a token this list returned");
-  }
-  t.mode = raw[1];
-  t.cursor = DecodeU64(absl::string_view(raw).substr(2));
-  return t;
-}
-
-absl::Status NotFoundPost(uint64_t id) {
-  return absl::NotFoundError(absl::StrCat("post ", id, " not found"));
-}
-
-}  // namespace
+using namespace internal;  // NOLINT: this file's own helpers
 
 std::vector<std::string> Feed::ColumnFamilies() {
-  return {"posts",         "user_posts", "home",  "following", "following_idx", "followers",
-          "followers_idx", "blocks",     "mutes", "comments",  "post_comments", "replies",
-          "likes",         "counters",   "meta",  "heavy",     "applied",       "outbox"};
+  return {"posts",         "user_posts", "home",     "following", "following_idx", "followers",
+          "followers_idx", "blocks",     "mutes",    "comments",  "post_comments", "replies",
+          "likes",         "counters",   "meta",     "heavy",     "applied",       "outbox",
+          "groups",        "my_groups",  "questions"};
 }
 
 storage::DbOptions Feed::StorageOptions(std::string path) {
@@ -175,6 +55,9 @@ Feed::Feed(storage::Db* db, Directory* directory, FeedOptions options)
   counters_ = db->Cf("counters");
   meta_ = db->Cf("meta");
   heavy_ = db->Cf("heavy");
+  groups_ = db->Cf("groups");
+  my_groups_ = db->Cf("my_groups");
+  questions_ = db->Cf("questions");
 }
 
 absl::StatusOr<std::unique_ptr<Feed>> Feed::Create(storage::Db* db, Directory* directory,
@@ -260,6 +143,19 @@ absl::StatusOr<Feed::Viewer> Feed::LoadViewer(const TokenClaims& caller, bool wi
       v.muted.insert(DecodeU64(absl::string_view(m->key().data() + 8, 8)));
     }
     if (!m->status().ok()) return FromRocks(m->status(), "mutes");
+  }
+  if (options_.shards.IsLocal(v.id)) {
+    auto scan = [&](char kind, absl::flat_hash_set<uint64_t>* out) -> absl::Status {
+      const std::string p = Key1(kind, v.id);
+      std::unique_ptr<rocksdb::Iterator> g(db_->raw()->NewIterator({}, my_groups_));
+      for (g->Seek(p); g->Valid() && g->key().starts_with(p); g->Next()) {
+        out->insert(DecodeU64(absl::string_view(g->key().data() + 9, 8)));
+      }
+      return FromRocks(g->status(), "my_groups");
+    };
+    absl::Status s = scan('m', &v.groups);
+    if (s.ok() && with_mutes) s = scan('u', &v.muted_groups);
+    if (!s.ok()) return s;
   }
   return v;
 }
@@ -373,8 +269,21 @@ bool Feed::CanSee(const Viewer& viewer, const pb::Post& post, bool assume_follow
       return true;
     case common::v1::VISIBILITY_FOLLOWERS:
       return assume_follows || Follows(viewer.id, author);
+    case common::v1::VISIBILITY_GROUP: {
+      if (post.group().privacy() == common::v1::GROUP_PRIVACY_PUBLIC) return true;
+      if (viewer.own_private_groups_only) return false;
+      // Private: members only. The group's shard knows for sure; the viewer's
+      // shard knows its half; elsewhere the reader's shard decides.
+      const uint64_t group = post.group().id();
+      if (ShardOfId(group) == options_.shards.self()) {
+        const char state = GroupMembership(group, viewer.id).state;
+        return state == 'm' || state == 'a';
+      }
+      if (options_.shards.IsLocal(viewer.id)) return viewer.groups.contains(group);
+      return assume_follows;
+    }
     default:
-      return false;  // group posts arrive with communities
+      return false;
   }
 }
 
@@ -494,12 +403,14 @@ int32_t Feed::ShardOfId(uint64_t id) const { return static_cast<int32_t>(ids::Sp
 
 absl::StatusOr<std::vector<pb::Post>> Feed::PullRemote(int32_t shard, uint64_t viewer,
                                                        const std::vector<uint64_t>& authors,
+                                                       const std::vector<uint64_t>& groups,
                                                        uint64_t before, size_t max) {
   std::vector<pb::Post> out;
   if (options_.peers == nullptr) return absl::InternalError("no peers for a remote author");
   pb::PullPostsRequest req;
   req.set_viewer_user_id(viewer);
   for (uint64_t a : authors) req.add_author_ids(a);
+  for (uint64_t g : groups) req.add_group_ids(g);
   req.set_before_post_id(before);
   req.set_max_posts(static_cast<int32_t>(std::min<size_t>(max, kMaxPullPosts)));
   pb::PullPostsResponse resp;
@@ -516,44 +427,73 @@ absl::StatusOr<std::vector<pb::Post>> Feed::PullRemote(int32_t shard, uint64_t v
   return out;
 }
 
-absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> Feed::NewestOf(
-    uint64_t viewer, const std::vector<uint64_t>& authors, uint64_t before, size_t max,
-    bool* more) {
-  std::vector<std::pair<uint64_t, uint64_t>> out;  // (post id, author), newest first
+absl::StatusOr<std::vector<Feed::Candidate>> Feed::NewestOf(uint64_t viewer,
+                                                            const std::vector<uint64_t>& authors,
+                                                            const std::vector<uint64_t>& groups,
+                                                            uint64_t before, size_t max,
+                                                            bool* more) {
+  std::vector<Candidate> out;  // newest first
   *more = false;
-  // Authors homed here: a k-way merge, one seek per author and one per post taken.
-  using Head = std::pair<uint64_t, uint64_t>;
+  // Sources homed here: a k-way merge, one seek per source and one per post
+  // taken. A heap entry: (post id, author, group, whether the source is a group).
+  using Head = std::tuple<uint64_t, uint64_t, uint64_t, bool>;
   std::priority_queue<Head> heap;
-  std::map<int32_t, std::vector<uint64_t>> remote;
+  std::map<int32_t, std::pair<std::vector<uint64_t>, std::vector<uint64_t>>> remote;
+  auto next_of = [&](uint64_t source, bool is_group, uint64_t cursor) {
+    if (is_group) {
+      auto ids = GroupPostIds(source, cursor, 1);
+      if (!ids.empty()) heap.emplace(ids[0].first, ids[0].second, source, true);
+    } else {
+      auto ids = AuthorPostIds(source, cursor, 1);
+      if (!ids.empty()) heap.emplace(ids[0], source, 0, false);
+    }
+  };
   for (uint64_t a : authors) {
     if (!options_.shards.IsLocal(a)) {
-      remote[options_.shards.ShardOf(a)].push_back(a);
+      remote[options_.shards.ShardOf(a)].first.push_back(a);
       continue;
     }
-    auto ids = AuthorPostIds(a, before, 1);
-    if (!ids.empty()) heap.emplace(ids[0], a);
+    next_of(a, false, before);
+  }
+  for (uint64_t g : groups) {
+    if (ShardOfId(g) != options_.shards.self()) {
+      remote[ShardOfId(g)].second.push_back(g);
+      continue;
+    }
+    next_of(g, true, before);
   }
   while (out.size() < max && !heap.empty()) {
-    auto [id, author] = heap.top();
+    auto [id, author, group, is_group] = heap.top();
     heap.pop();
-    out.emplace_back(id, author);
-    auto next = AuthorPostIds(author, id, 1);
-    if (!next.empty()) heap.emplace(next[0], author);
+    out.push_back({id, author, group});
+    next_of(is_group ? group : author, is_group, id);
   }
   if (!heap.empty()) *more = true;
-  // Authors on other shards: one PullPosts per shard (per 1,000 authors).
-  for (auto& [shard, list] : remote) {
-    for (size_t start = 0; start < list.size(); start += kMaxPullAuthors) {
-      std::vector<uint64_t> chunk(list.begin() + start,
-                                  list.begin() + std::min(list.size(), start + kMaxPullAuthors));
-      auto posts = PullRemote(shard, viewer, chunk, before, max);
-      if (!posts.ok()) return posts.status();
-      if (posts->size() >= max) *more = true;
-      for (const auto& p : *posts) out.emplace_back(p.id(), p.author().id());
+  // Sources on other shards: one PullPosts per shard (per 1,000 sources).
+  for (auto& [shard, lists] : remote) {
+    for (bool is_group : {false, true}) {
+      const std::vector<uint64_t>& list = is_group ? lists.second : lists.first;
+      for (size_t start = 0; start < list.size(); start += kMaxPullAuthors) {
+        std::vector<uint64_t> chunk(list.begin() + start,
+                                    list.begin() + std::min(list.size(), start + kMaxPullAuthors));
+        auto posts = is_group ? PullRemote(shard, viewer, {}, chunk, before, max)
+                              : PullRemote(shard, viewer, chunk, {}, before, max);
+        if (!posts.ok()) return posts.status();
+        if (posts->size() >= max) *more = true;
+        for (const auto& p : *posts) {
+          out.push_back({p.id(), p.author().id(), is_group ? p.group().id() : 0});
+        }
+      }
     }
   }
-  std::sort(out.begin(), out.end(), std::greater<>());
-  out.erase(std::unique(out.begin(), out.end()), out.end());
+  // Newest first, one candidate per post (a group post may come through its
+  // author too): the group's wins, since membership is what admits it.
+  std::sort(out.begin(), out.end(), [](const Candidate& a, const Candidate& b) {
+    return a.id != b.id ? a.id > b.id : a.group > b.group;
+  });
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const Candidate& a, const Candidate& b) { return a.id == b.id; }),
+            out.end());
   if (out.size() > max) {
     out.resize(max);
     *more = true;
@@ -622,7 +562,9 @@ absl::flat_hash_set<uint64_t> Feed::FollowedAmong(uint64_t owner,
 std::vector<uint64_t> Feed::HeavyFollowees(uint64_t user_id) {
   std::vector<uint64_t> heavy;
   std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, heavy_));
-  for (it->SeekToFirst(); it->Valid(); it->Next()) heavy.push_back(DecodeU64(it->key().ToString()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    if (it->key().size() == 8) heavy.push_back(DecodeU64(it->key().ToString()));  // not groups
+  }
   if (heavy.empty()) return heavy;
   const absl::flat_hash_set<uint64_t> followed = FollowedAmong(user_id, heavy);
   std::vector<uint64_t> out;
@@ -639,6 +581,29 @@ std::vector<uint64_t> Feed::AuthorPostIds(uint64_t author, uint64_t before, size
   it->Seek(before == 0 ? prefix : DescKey(author, before - 1));
   for (; it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
     out.push_back(DecodeDescU64(absl::string_view(it->key().data() + 8, 8)));
+  }
+  return out;
+}
+
+std::vector<uint64_t> Feed::HeavyGroups(const Viewer& viewer) {
+  std::vector<uint64_t> out;
+  for (uint64_t g : viewer.groups) {
+    if (viewer.muted_groups.contains(g)) continue;
+    auto v = db_->Get(heavy_, Key1('g', g));
+    if (v.ok() && v->has_value()) out.push_back(g);
+  }
+  return out;
+}
+
+std::vector<std::pair<uint64_t, uint64_t>> Feed::GroupPostIds(uint64_t group, uint64_t before,
+                                                              size_t limit) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  const std::string prefix = Key1('p', group);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, groups_));
+  it->Seek(before == 0 ? prefix : DescKey2('p', group, before - 1));
+  for (; it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+    out.emplace_back(DecodeDescU64(absl::string_view(it->key().data() + 9, 8)),
+                     DecodeU64(it->value().ToString()));
   }
   return out;
 }
@@ -677,16 +642,29 @@ void Feed::RemoveAuthorFromHome(uint64_t owner, uint64_t author, rocksdb::WriteB
   if (removed > 0) AddHomeSize(owner, -removed);
 }
 
+void Feed::RemoveGroupFromHome(uint64_t owner, uint64_t group, rocksdb::WriteBatch* batch) {
+  std::string prefix = U64Key(owner);
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, home_));
+  int64_t removed = 0;
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    if (ParseHomeValue(absl::string_view(it->value().data(), it->value().size())).second == group) {
+      batch->Delete(home_, it->key());
+      ++removed;
+    }
+  }
+  if (removed > 0) AddHomeSize(owner, -removed);
+}
+
 void Feed::AddHomeSize(uint64_t owner, int64_t delta) {
   std::lock_guard<std::mutex> lock(sizes_mu_);
   int64_t& size = home_sizes_[owner];
   size = std::max<int64_t>(0, size + delta);
 }
 
-absl::Status Feed::PutHomeEntries(uint64_t post_id, uint64_t author,
+absl::Status Feed::PutHomeEntries(uint64_t post_id, uint64_t author, uint64_t group,
                                   const std::vector<uint64_t>& owners) {
   rocksdb::WriteBatch batch;
-  const std::string value = U64Value(author);
+  const std::string value = HomeValue(author, group);
   for (uint64_t owner : owners) batch.Put(home_, DescKey(owner, post_id), value);
   absl::Status s = db_->Write(&batch);
   if (!s.ok()) return s;
@@ -742,32 +720,58 @@ absl::Status Feed::TrimHomes(const std::vector<uint64_t>& owners) {
 }
 
 absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
+  const std::string marker = U64Key2('b', owner, author);
   auto heavy = db_->Get(heavy_, U64Key(author));
   if (!heavy.ok()) return heavy.status();
-  std::vector<uint64_t> ids;
-  if (heavy->has_value()) {  // merged at read time; only the marker to clear
-    rocksdb::WriteBatch batch;
-    batch.Delete(meta_, U64Key2('b', owner, author));
-    return db_->Write(&batch);
-  }
+  if (heavy->has_value()) return BackfillEntries(owner, marker, {}, true);  // merged when read
+  std::vector<std::array<uint64_t, 3>> entries;
   if (options_.shards.IsLocal(author)) {
-    ids = AuthorPostIds(author, 0, options_.follow_backfill);
+    for (uint64_t id : AuthorPostIds(author, 0, options_.follow_backfill)) {
+      entries.push_back({id, author, 0});
+    }
   } else {
-    auto posts =
-        PullRemote(options_.shards.ShardOf(author), owner, {author}, 0, options_.follow_backfill);
+    auto posts = PullRemote(options_.shards.ShardOf(author), owner, {author}, {}, 0,
+                            options_.follow_backfill);
     if (!posts.ok()) return posts.status();
-    for (const auto& p : *posts) ids.push_back(p.id());
+    for (const auto& p : *posts) entries.push_back({p.id(), author, 0});
   }
+  const bool complete = entries.size() < options_.follow_backfill;
+  return BackfillEntries(owner, marker, entries, complete);
+}
+
+absl::Status Feed::BackfillGroup(uint64_t owner, uint64_t group) {
+  const std::string marker = U64Key2('B', owner, group);
+  auto heavy = db_->Get(heavy_, Key1('g', group));
+  if (!heavy.ok()) return heavy.status();
+  if (heavy->has_value()) return BackfillEntries(owner, marker, {}, true);
+  std::vector<std::array<uint64_t, 3>> entries;
+  if (ShardOfId(group) == options_.shards.self()) {
+    for (auto [id, author] : GroupPostIds(group, 0, options_.follow_backfill)) {
+      entries.push_back({id, author, group});
+    }
+  } else {
+    auto posts = PullRemote(ShardOfId(group), owner, {}, {group}, 0, options_.follow_backfill);
+    if (!posts.ok()) return posts.status();
+    for (const auto& p : *posts) entries.push_back({p.id(), p.author().id(), group});
+  }
+  const bool complete = entries.size() < options_.follow_backfill;
+  return BackfillEntries(owner, marker, entries, complete);
+}
+
+absl::Status Feed::BackfillEntries(uint64_t owner, const std::string& marker,
+                                   const std::vector<std::array<uint64_t, 3>>& entries,
+                                   bool complete) {
   rocksdb::WriteBatch batch;
-  batch.Delete(meta_, U64Key2('b', owner, author));  // the follow's backfill is done
-  const std::string value = U64Value(author);
-  for (uint64_t id : ids) batch.Put(home_, DescKey(owner, id), value);
-  AddHomeSize(owner, static_cast<int64_t>(ids.size()));
-  if (ids.size() == options_.follow_backfill) {
-    // The author has older posts that are not in the head: the head is
+  batch.Delete(meta_, marker);  // the backfill is done
+  for (const auto& [id, author, group] : entries) {
+    batch.Put(home_, DescKey(owner, id), HomeValue(author, group));
+  }
+  AddHomeSize(owner, static_cast<int64_t>(entries.size()));
+  if (!complete && !entries.empty()) {
+    // The source has older posts that are not in the head: the head is
     // complete only above the oldest one copied.
     std::lock_guard<std::mutex> lock(home_mu_);
-    uint64_t horizon = std::max(Horizon(owner), ids.back() - 1);
+    uint64_t horizon = std::max(Horizon(owner), entries.back()[0] - 1);
     batch.Put(meta_, CounterKey('h', owner), U64Value(horizon));
     absl::Status s = db_->Write(&batch);
     if (!s.ok()) return s;
@@ -942,8 +946,6 @@ absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const TokenClaims&
 
 absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
                                           const pb::CreatePostRequest& req) {
-  absl::Status local = RequireLocal(caller.user_id());
-  if (!local.ok()) return local;
   pb::Post post;
   switch (req.kind()) {
     case common::v1::POST_KIND_UNSPECIFIED:
@@ -960,11 +962,29 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   if (req.group_id() != 0 && visibility != common::v1::VISIBILITY_GROUP) {
     return absl::InvalidArgumentError("group_id: set only with visibility VISIBILITY_GROUP");
   }
+  // A group post lives on the group's shard (which knows the membership);
+  // any other post on its author's.
+  std::optional<pb::Group> group;
   if (visibility == common::v1::VISIBILITY_GROUP) {
-    return absl::UnimplementedError(
-        "group posts are not available yet (communities are not built)");
+    if (req.group_id() == 0) return status::Required("group_id");
+    auto g = RequireGroup(caller, req.group_id());
+    if (!g.ok()) return g.status();
+    const Membership m = GroupMembership(g->id(), caller.user_id());
+    if (m.state != 'm' && m.state != 'a') {
+      if (!CanReadGroup(*g, m))
+        return absl::NotFoundError(absl::StrCat("group ", g->id(), " not found"));
+      return absl::PermissionDeniedError("only members post in a group: join it first");
+    }
+    if (g->archived()) {
+      return absl::FailedPreconditionError("the group is archived: nothing new is posted");
+    }
+    group = *std::move(g);
+  } else {
+    absl::Status local = RequireLocal(caller.user_id());
+    if (!local.ok()) return local;
   }
-  if (visibility != common::v1::VISIBILITY_UNSPECIFIED &&
+  if (visibility != common::v1::VISIBILITY_GROUP &&
+      visibility != common::v1::VISIBILITY_UNSPECIFIED &&
       visibility != common::v1::VISIBILITY_ORG && visibility != common::v1::VISIBILITY_FOLLOWERS) {
     return absl::InvalidArgumentError(absl::StrCat("visibility: unknown value ", visibility));
   }
@@ -974,6 +994,11 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
     visibility = *v == common::v1::VISIBILITY_FOLLOWERS ? *v : common::v1::VISIBILITY_ORG;
   }
   post.set_visibility(visibility);
+  if (group.has_value()) {
+    post.mutable_group()->set_id(group->id());
+    post.mutable_group()->set_name(group->name());
+    post.mutable_group()->set_privacy(group->privacy());
+  }
   absl::Status s = ParseBody(caller, req.body(), post.mutable_mentions(), post.mutable_hashtags());
   if (!s.ok()) return s;
   auto me = RequireActiveSelf(caller);
@@ -988,12 +1013,36 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   post.set_body(req.body());
   *post.mutable_create_time() = Ts(ids::TimeOf(id));
 
-  AddHomeSize(caller.user_id(), 1);
+  const uint64_t group_id = group.has_value() ? group->id() : 0;
   rocksdb::WriteBatch batch;
   batch.Put(posts_, U64Key(id), post.SerializeAsString());
-  batch.Put(user_posts_, DescKey(caller.user_id(), id), "");
-  // Read-your-write: the author's own home timeline has it at once.
-  batch.Put(home_, DescKey(caller.user_id(), id), U64Value(caller.user_id()));
+  if (options_.shards.IsLocal(caller.user_id())) {
+    // (A group post by someone homed elsewhere reaches their page and their
+    // open questions through PostCreated, and their home through fan-out.)
+    batch.Put(user_posts_, DescKey(caller.user_id(), id), "");
+    // Read-your-write: the author's own home timeline has it at once.
+    AddHomeSize(caller.user_id(), 1);
+    batch.Put(home_, DescKey(caller.user_id(), id), HomeValue(caller.user_id(), group_id));
+    if (post.kind() == common::v1::POST_KIND_QUESTION) {
+      batch.Put(questions_, DescKey2('o', caller.user_id(), id), "");
+    }
+  }
+  if (group_id != 0) {
+    batch.Put(groups_, DescKey2('p', group_id, id), U64Value(caller.user_id()));
+    if (post.kind() == common::v1::POST_KIND_QUESTION) {
+      batch.Put(questions_, DescKey2('g', group_id, id), "");
+    }
+  }
+  // Insights: the post, its author and its audience at publication.
+  const absl::Time now = ids::TimeOf(id);
+  const uint64_t reach =
+      group_id != 0 ? MemberCount(group_id) - 1 : FollowerCount(caller.user_id());
+  CountInsight(caller.org_id(), group_id, now, 'p', std::nullopt, &batch);
+  CountInsight(caller.org_id(), group_id, now, 'P', caller.user_id(), &batch);
+  CountInsight(caller.org_id(), group_id, now, 'R', reach, &batch);
+  if (post.kind() == common::v1::POST_KIND_QUESTION) {
+    CountInsight(caller.org_id(), group_id, now, 'q', std::nullopt, &batch);
+  }
   std::vector<ev::Event> events;
   ev::Event e = NewEvent(caller.org_id());
   auto* pc = e.mutable_post_created();
@@ -1005,12 +1054,14 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   *pc->mutable_hashtags() = post.hashtags();
   pc->set_visibility(post.visibility());
   *pc->mutable_create_time() = post.create_time();
+  if (group_id != 0) *pc->mutable_group() = post.group();
   events.push_back(std::move(e));
   if (post.mentions_size() > 0) {
     ev::Event m = NewEvent(caller.org_id());
     *m.mutable_mentioned()->mutable_author() = me->ref;
     *m.mutable_mentioned()->mutable_mentioned_users() = post.mentions();
     m.mutable_mentioned()->set_post_id(id);
+    m.mutable_mentioned()->set_group_id(group_id);
     events.push_back(std::move(m));
   }
   s = Commit(&batch, events);
@@ -1049,6 +1100,12 @@ absl::Status Feed::DeletePost(const TokenClaims& caller, uint64_t post_id) {
   batch.Delete(posts_, U64Key(post_id));
   batch.Delete(user_posts_, DescKey(p.author().id(), post_id));
   batch.Delete(home_, DescKey(p.author().id(), post_id));
+  batch.Delete(questions_, DescKey2('o', p.author().id(), post_id));
+  batch.Delete(meta_, Key1('a', post_id));
+  if (p.group().id() != 0) {
+    batch.Delete(groups_, DescKey2('p', p.group().id(), post_id));
+    batch.Delete(questions_, DescKey2('g', p.group().id(), post_id));
+  }
   batch.Delete(counters_, CounterKey(kPostLikes, post_id));
   batch.Delete(counters_, CounterKey(kPostComments, post_id));
   batch.DeleteRange(likes_, CounterKey(kLikePost, post_id),
@@ -1078,6 +1135,7 @@ absl::Status Feed::DeletePost(const TokenClaims& caller, uint64_t post_id) {
   ev::Event e = NewEvent(caller.org_id());
   e.mutable_post_deleted()->set_post_id(post_id);
   e.mutable_post_deleted()->set_author_id(p.author().id());
+  e.mutable_post_deleted()->set_group_id(p.group().id());
   return Commit(&batch, {e});
 }
 
@@ -1141,6 +1199,19 @@ absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
   if (!posts.ok()) return posts.status();
   if (posts->empty()) return NotFoundPost(req.post_id());
   const pb::Post& post = (*posts)[0];
+  if (post.group().id() != 0) {
+    // Only members comment in a group, and nothing is added to an archived one.
+    auto g = ReadGroup(post.group().id());
+    if (!g.ok()) return g.status();
+    if (!g->has_value()) return NotFoundPost(req.post_id());
+    const char state = GroupMembership(post.group().id(), caller.user_id()).state;
+    if (state != 'm' && state != 'a') {
+      return absl::PermissionDeniedError("only members comment in a group: join it first");
+    }
+    if ((*g)->archived()) {
+      return absl::FailedPreconditionError("the group is archived: nothing new is added");
+    }
+  }
   pb::Comment comment;
   uint64_t parent_author = 0;
   if (req.parent_comment_id() != 0) {
@@ -1177,6 +1248,7 @@ absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
                 EncodeCounter(1));
   }
   batch.Merge(counters_, CounterKey(kPostComments, req.post_id()), EncodeCounter(1));
+  CountInsight(caller.org_id(), post.group().id(), ids::TimeOf(id), 'c', std::nullopt, &batch);
   std::vector<ev::Event> events;
   ev::Event e = NewEvent(caller.org_id());
   auto* cc = e.mutable_comment_created();
@@ -1189,6 +1261,7 @@ absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
   cc->set_post_author_id(post.author().id());
   cc->set_parent_comment_author_id(parent_author);
   cc->set_post_visibility(post.visibility());
+  cc->set_group_id(post.group().id());
   events.push_back(std::move(e));
   if (comment.mentions_size() > 0) {
     ev::Event m = NewEvent(caller.org_id());
@@ -1196,6 +1269,7 @@ absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
     *m.mutable_mentioned()->mutable_mentioned_users() = comment.mentions();
     m.mutable_mentioned()->set_post_id(req.post_id());
     m.mutable_mentioned()->set_comment_id(id);
+    m.mutable_mentioned()->set_group_id(post.group().id());
     events.push_back(std::move(m));
   }
   s = Commit(&batch, events);
@@ -1225,6 +1299,7 @@ absl::Status Feed::DeleteComment(const TokenClaims& caller, uint64_t comment_id)
   rocksdb::WriteBatch batch;
   int64_t removed = 1;
   batch.Delete(comments_, U64Key(comment_id));
+  std::vector<uint64_t> gone = {comment_id};
   if (c->parent_comment_id() == 0) {
     batch.Delete(post_comments_, U64Key(c->post_id(), comment_id));
     // Its replies go with it.
@@ -1233,6 +1308,7 @@ absl::Status Feed::DeleteComment(const TokenClaims& caller, uint64_t comment_id)
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       batch.Delete(comments_, it->key().ToString().substr(8));
       batch.Delete(replies_, it->key());
+      gone.push_back(DecodeU64(absl::string_view(it->key().data() + 8, 8)));
       ++removed;
     }
     batch.Delete(counters_, CounterKey(kCommentReplies, comment_id));
@@ -1241,6 +1317,14 @@ absl::Status Feed::DeleteComment(const TokenClaims& caller, uint64_t comment_id)
     batch.Merge(counters_, CounterKey(kCommentReplies, c->parent_comment_id()), EncodeCounter(-1));
   }
   batch.Merge(counters_, CounterKey(kPostComments, c->post_id()), EncodeCounter(-removed));
+  // Deleting the accepted answer makes the question open again.
+  auto record = ReadPost(c->post_id());
+  if (!record.ok()) return record.status();
+  if (record->has_value() && (*record)->accepted_comment_id() != 0 &&
+      std::find(gone.begin(), gone.end(), (*record)->accepted_comment_id()) != gone.end()) {
+    (*record)->clear_accepted_comment_id();
+    batch.Put(posts_, U64Key(c->post_id()), (*record)->SerializeAsString());
+  }
   ev::Event e = NewEvent(caller.org_id());
   e.mutable_comment_deleted()->set_comment_id(comment_id);
   e.mutable_comment_deleted()->set_post_id(c->post_id());
@@ -1262,6 +1346,15 @@ absl::StatusOr<pb::GetThreadResponse> Feed::GetThread(const TokenClaims& caller,
   if (posts->empty()) return NotFoundPost(req.post_id());
   pb::GetThreadResponse resp;
   *resp.mutable_post() = std::move((*posts)[0]);
+  if (resp.post().accepted_comment_id() != 0) {
+    auto accepted = RequireComment(*viewer, resp.post().accepted_comment_id(), nullptr);
+    if (accepted.ok()) {
+      std::vector<pb::Comment> one = {*std::move(accepted)};
+      absl::Status s = FillComments(*viewer, &one);
+      if (!s.ok()) return s;
+      if (!one.empty()) *resp.mutable_accepted_answer() = std::move(one[0]);
+    }
+  }
   auto page = CommentPage(*viewer, post_comments_, req.post_id(), token->cursor, *size);
   if (!page.ok()) return page.status();
   for (auto& c : page->comments) *resp.add_comments() = std::move(c);
@@ -1322,21 +1415,22 @@ absl::Status Feed::LikePost(const TokenClaims& caller, uint64_t post_id, bool li
   auto posts = Hydrate(*viewer, {post_id});
   if (!posts.ok()) return posts.status();
   if (posts->empty()) return NotFoundPost(post_id);
-  return SetLike(caller, post_id, 0, (*posts)[0].author().id(), like);
+  return SetLike(caller, post_id, 0, (*posts)[0].author().id(), (*posts)[0].group().id(), like);
 }
 
 absl::Status Feed::LikeComment(const TokenClaims& caller, uint64_t comment_id, bool like) {
   auto viewer = LoadViewer(caller, false);
   if (!viewer.ok()) return viewer.status();
-  auto c = RequireComment(*viewer, comment_id, nullptr);
+  pb::Post post;
+  auto c = RequireComment(*viewer, comment_id, &post);
   if (!c.ok()) return c.status();
-  return SetLike(caller, c->post_id(), comment_id, c->author().id(), like);
+  return SetLike(caller, c->post_id(), comment_id, c->author().id(), post.group().id(), like);
 }
 
 // Likes (or unlikes) a readable post, or one of its comments when comment_id
 // is set. Idempotent: only a change of state writes, counts and emits.
 absl::Status Feed::SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t comment_id,
-                           uint64_t content_author, bool like) {
+                           uint64_t content_author, uint64_t group_id, bool like) {
   auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   const std::string key = comment_id == 0 ? LikeKey(kLikePost, post_id, caller.user_id())
@@ -1353,6 +1447,7 @@ absl::Status Feed::SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t
     e.mutable_liked()->set_post_id(post_id);
     e.mutable_liked()->set_comment_id(comment_id);
     e.mutable_liked()->set_content_author_id(content_author);
+    e.mutable_liked()->set_group_id(group_id);
   } else {
     batch.Delete(likes_, key);
     e.mutable_unliked()->set_user_id(caller.user_id());
@@ -1378,6 +1473,7 @@ absl::StatusOr<pb::ListUserTimelineResponse> Feed::ListUserTimeline(
   const uint64_t user = req.user_id() == 0 ? caller.user_id() : req.user_id();
   auto viewer = LoadViewer(caller, false);
   if (!viewer.ok()) return viewer.status();
+  viewer->own_private_groups_only = true;
   if (user != caller.user_id()) {
     auto peer = RequirePeer(caller, user);
     if (!peer.ok()) return peer.status();
@@ -1429,21 +1525,32 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
   auto accept = [&](uint64_t author) {
     return !viewer->muted.contains(author) && !viewer->blocked.contains(author);
   };
+  // Group posts show in the home timelines of the group's members who have
+  // not muted it (whichever way they came: the group, or an author followed).
   auto take = [&](std::vector<uint64_t>& ids) -> absl::Status {
     auto posts = Hydrate(*viewer, ids);
     if (!posts.ok()) return posts.status();
-    for (auto& p : *posts) *resp.add_posts() = std::move(p);
+    for (auto& p : *posts) {
+      const uint64_t g = p.group().id();
+      if (g != 0 && (viewer->muted_groups.contains(g) ||
+                     (!viewer->groups.contains(g) && p.author().id() != owner))) {
+        continue;
+      }
+      *resp.add_posts() = std::move(p);
+    }
     return absl::OkStatus();
   };
 
   if (mode == 'h') {
     // The materialized head (ids above the horizon), merged with the heavy
-    // authors the reader follows, whose posts were not pushed.
+    // authors the reader follows and the large groups they belong to, whose
+    // posts were not pushed.
     const std::vector<uint64_t> heavy = HeavyFollowees(owner);
+    const std::vector<uint64_t> heavy_groups = HeavyGroups(*viewer);
     std::string prefix = U64Key(owner);
     while (resp.posts_size() < *size) {
       const size_t need = want - resp.posts_size();
-      std::vector<std::pair<uint64_t, uint64_t>> candidates;  // (post id, author)
+      std::vector<Candidate> candidates;
       it->Seek(cursor == 0 ? prefix : DescKey(owner, cursor - 1));
       bool head_exhausted = true;
       for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -1453,24 +1560,30 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
           head_exhausted = false;
           break;
         }
-        const uint64_t author = DecodeU64(it->value().ToString());
-        candidates.emplace_back(id, author);
+        auto [author, group] =
+            ParseHomeValue(absl::string_view(it->value().data(), it->value().size()));
+        candidates.push_back({id, author, group});
       }
       if (!it->status().ok()) return FromRocks(it->status(), "home");
       std::vector<uint64_t> heavy_accepted;
       for (uint64_t h : heavy) {
         if (accept(h)) heavy_accepted.push_back(h);
       }
-      if (!heavy_accepted.empty()) {
+      if (!heavy_accepted.empty() || !heavy_groups.empty()) {
         bool heavy_more = false;
-        auto pulled = NewestOf(owner, heavy_accepted, cursor, need, &heavy_more);
+        auto pulled = NewestOf(owner, heavy_accepted, heavy_groups, cursor, need, &heavy_more);
         if (!pulled.ok()) return pulled.status();
-        for (auto [id, author] : *pulled) {
-          if (id > horizon) candidates.emplace_back(id, author);
+        for (const Candidate& c : *pulled) {
+          if (c.id > horizon) candidates.push_back(c);
         }
       }
-      std::sort(candidates.begin(), candidates.end(), std::greater<>());
-      candidates.erase(std::unique(candidates.begin(), candidates.end()), candidates.end());
+      std::sort(candidates.begin(), candidates.end(), [](const Candidate& a, const Candidate& b) {
+        return a.id != b.id ? a.id > b.id : a.group > b.group;
+      });
+      candidates.erase(
+          std::unique(candidates.begin(), candidates.end(),
+                      [](const Candidate& a, const Candidate& b) { return a.id == b.id; }),
+          candidates.end());
       // A full set of candidates may have more behind it (a heavy author's
       // next post, or the head's): stay in head mode.
       if (candidates.size() >= need) head_exhausted = false;
@@ -1479,16 +1592,19 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
         mode = 'p';
         break;
       }
-      // An entry written by a fan-out or backfill that raced an unfollow
-      // must not bring the unfollowed person back: keep followed authors only.
+      // An entry written by a fan-out or backfill that raced an unfollow (or
+      // leaving a group) must not bring the person (or group) back: keep
+      // followed authors and the reader's groups only.
       std::vector<uint64_t> authors;
-      for (const auto& c : candidates) authors.push_back(c.second);
+      for (const auto& c : candidates) authors.push_back(c.author);
       const absl::flat_hash_set<uint64_t> followed = FollowedAmong(owner, std::move(authors));
       std::vector<uint64_t> ids;
-      for (auto [id, author] : candidates) {
-        if (accept(author) && (author == owner || followed.contains(author))) ids.push_back(id);
+      for (const Candidate& c : candidates) {
+        const bool source = c.group != 0 ? viewer->groups.contains(c.group) || c.author == owner
+                                         : c.author == owner || followed.contains(c.author);
+        if (accept(c.author) && source) ids.push_back(c.id);
       }
-      cursor = candidates.back().first;
+      cursor = candidates.back().id;
       absl::Status s = take(ids);
       if (!s.ok()) return s;
       if (head_exhausted && resp.posts_size() < *size) {
@@ -1501,21 +1617,29 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
 
   bool more = resp.posts_size() == *size;
   if (mode == 'p' && resp.posts_size() < *size) {
-    // Past the head: merge the followees' user timelines (and the reader's own).
+    // Past the head: merge the followees' user timelines (and the reader's
+    // own) with the timelines of the reader's groups.
     std::vector<uint64_t> authors;
     for (uint64_t a : Followees(owner)) {
       if (accept(a)) authors.push_back(a);
     }
     authors.push_back(owner);
+    std::vector<uint64_t> groups;
+    for (uint64_t g : viewer->groups) {
+      if (!viewer->muted_groups.contains(g)) groups.push_back(g);
+    }
     more = false;
     while (resp.posts_size() < *size) {
       bool source_more = false;
-      auto candidates = NewestOf(owner, authors, cursor, want - resp.posts_size(), &source_more);
+      auto candidates =
+          NewestOf(owner, authors, groups, cursor, want - resp.posts_size(), &source_more);
       if (!candidates.ok()) return candidates.status();
       if (candidates->empty()) break;
       std::vector<uint64_t> ids;
-      for (auto [id, author] : *candidates) ids.push_back(id);
-      cursor = ids.back();
+      for (const Candidate& c : *candidates) {
+        if (accept(c.author)) ids.push_back(c.id);
+      }
+      cursor = candidates->back().id;
       absl::Status s = take(ids);
       if (!s.ok()) return s;
       more = source_more;
@@ -1548,23 +1672,25 @@ absl::Status Feed::ForEachFollower(
   return absl::OkStatus();
 }
 
-namespace {
-// The compact copy of a post that other shards keep (no counts).
-pb::Post PostFromEvent(const ev::Event& e) {
-  const auto& pc = e.post_created();
-  pb::Post p;
-  p.set_id(pc.post_id());
-  p.set_org_id(e.org_id());
-  *p.mutable_author() = pc.author();
-  p.set_kind(pc.kind());
-  p.set_body(pc.body());
-  *p.mutable_mentions() = pc.mentions();
-  *p.mutable_hashtags() = pc.hashtags();
-  p.set_visibility(pc.visibility());
-  *p.mutable_create_time() = pc.create_time();
-  return p;
+absl::Status Feed::ForEachMember(uint64_t group,
+                                 const std::function<absl::Status(std::vector<uint64_t>&)>& chunk) {
+  std::string prefix = Key1('x', group);
+  prefix.push_back('m');
+  std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, groups_));
+  std::vector<uint64_t> batch;
+  batch.reserve(std::min<size_t>(options_.fanout_batch, 1024));
+  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
+    batch.push_back(DecodeU64(absl::string_view(it->key().data() + prefix.size() + 8, 8)));
+    if (batch.size() == options_.fanout_batch) {
+      absl::Status s = chunk(batch);
+      if (!s.ok()) return s;
+      batch.clear();
+    }
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "group members");
+  if (!batch.empty()) return chunk(batch);
+  return absl::OkStatus();
 }
-}  // namespace
 
 std::map<int32_t, std::vector<uint64_t>> Feed::SplitByShard(std::vector<uint64_t>& users) {
   std::map<int32_t, std::vector<uint64_t>> remote;
@@ -1585,6 +1711,36 @@ std::map<int32_t, std::vector<uint64_t>> Feed::SplitByShard(std::vector<uint64_t
 absl::Status Feed::FanOutPost(const ev::Event& event, HomeWriter* out) {
   const auto& pc = event.post_created();
   const uint64_t author = pc.author().id();
+  const uint64_t group = pc.group().id();
+  if (group != 0) {
+    // The audience is the group's members; a large group is pulled by its
+    // readers instead, like a heavy author.
+    if (MemberCount(group) > options_.fanout_push_threshold) {
+      auto marked = db_->Get(heavy_, Key1('g', group));
+      if (!marked.ok()) return marked.status();
+      if (marked->has_value()) return absl::OkStatus();
+      rocksdb::WriteBatch batch;
+      batch.Put(heavy_, Key1('g', group), "");
+      ev::Event e = NewEvent(event.org_id());
+      e.mutable_fanout_mode_changed()->set_group_id(group);
+      e.mutable_fanout_mode_changed()->set_pulled(true);
+      return Commit(&batch, {e});
+    }
+    const pb::Post copy = PostFromEvent(event);
+    return ForEachMember(group, [&](std::vector<uint64_t>& members) -> absl::Status {
+      auto remote = SplitByShard(members);
+      for (auto& [shard, recipients] : remote) {
+        pb::DeliverTimelineEntriesRequest req;
+        *req.mutable_post() = copy;
+        for (uint64_t r : recipients) req.add_recipient_user_ids(r);
+        pb::DeliverTimelineEntriesResponse resp;
+        grpc::Status st = options_.peers->Internal(shard)->DeliverTimelineEntries(
+            options_.peers->ServiceContext().get(), req, &resp);
+        if (!st.ok()) return status::FromGrpc(st);
+      }
+      return out->Add(pc.post_id(), author, group, members);
+    });
+  }
   if (FollowerCount(author) > options_.fanout_push_threshold) {
     // Hybrid: a heavy author is not pushed; readers on every shard merge their
     // posts, so every shard learns that the author is now pulled.
@@ -1610,13 +1766,13 @@ absl::Status Feed::FanOutPost(const ev::Event& event, HomeWriter* out) {
           options_.peers->ServiceContext().get(), req, &resp);
       if (!st.ok()) return status::FromGrpc(st);
     }
-    return out->Add(pc.post_id(), author, followers);
+    return out->Add(pc.post_id(), author, 0, followers);
   });
 }
 
-absl::Status Feed::HomeWriter::Add(uint64_t post_id, uint64_t author,
+absl::Status Feed::HomeWriter::Add(uint64_t post_id, uint64_t author, uint64_t group,
                                    const std::vector<uint64_t>& owners) {
-  for (uint64_t owner : owners) pending_.push_back({owner, post_id, author});
+  for (uint64_t owner : owners) pending_.push_back({owner, post_id, author, group});
   return pending_.size() >= kHomeWriteBatch ? Flush() : absl::OkStatus();
 }
 
@@ -1634,7 +1790,7 @@ absl::Status Feed::HomeWriter::Flush() {
     key.clear();
     AppendU64(&key, e.owner);
     AppendDescU64(&key, e.post_id);
-    batch.Put(feed_->home_, key, U64Value(e.author));
+    batch.Put(feed_->home_, key, HomeValue(e.author, e.group));
   }
   absl::Status s = feed_->db_->Write(&batch);
   if (!s.ok()) return s;
@@ -1659,7 +1815,11 @@ absl::Status Feed::FanOutDelete(const ev::Event& event) {
   const auto& pd = event.post_deleted();
   const uint64_t author = pd.author_id();
   std::set<int32_t> told;
-  absl::Status s = ForEachFollower(author, [&](std::vector<uint64_t>& followers) -> absl::Status {
+  const auto audience = [&](const std::function<absl::Status(std::vector<uint64_t>&)>& chunk) {
+    return pd.group_id() != 0 ? ForEachMember(pd.group_id(), chunk)
+                              : ForEachFollower(author, chunk);
+  };
+  absl::Status s = audience([&](std::vector<uint64_t>& followers) -> absl::Status {
     auto remote = SplitByShard(followers);
     for (auto& [shard, recipients] : remote) {
       pb::RemoveTimelineEntriesRequest req;
@@ -1750,7 +1910,7 @@ absl::Status Feed::DeliverTimelineEntries(const pb::DeliverTimelineEntriesReques
     s = db_->Write(&batch);
     if (!s.ok()) return s;
   }
-  s = PutHomeEntries(copy.id(), copy.author().id(), owners);
+  s = PutHomeEntries(copy.id(), copy.author().id(), copy.group().id(), owners);
   if (!s.ok()) return s;
   return TrimHomes(owners);
 }
@@ -1824,12 +1984,57 @@ absl::StatusOr<pb::ApplyEventsResponse> Feed::ApplyEvents(const pb::ApplyEventsR
         return absl::OkStatus();
       }
       case ev::Event::kFanoutModeChanged: {
-        const uint64_t author = e.fanout_mode_changed().author_id();
-        if (e.fanout_mode_changed().pulled()) {
-          batch->Put(heavy_, U64Key(author), "");
+        const auto& f = e.fanout_mode_changed();
+        const std::string key = f.group_id() != 0 ? Key1('g', f.group_id()) : U64Key(f.author_id());
+        if (f.pulled()) {
+          batch->Put(heavy_, key, "");
         } else {
-          batch->Delete(heavy_, U64Key(author));
+          batch->Delete(heavy_, key);
         }
+        return absl::OkStatus();
+      }
+      // The member's half of a membership in a group homed on another shard.
+      case ev::Event::kGroupMemberJoined:
+      case ev::Event::kGroupMemberLeft:
+      case ev::Event::kGroupMemberRemoved: {
+        const bool joined = e.has_group_member_joined();
+        const uint64_t group = joined                      ? e.group_member_joined().group_id()
+                               : e.has_group_member_left() ? e.group_member_left().group_id()
+                                                           : e.group_member_removed().group_id();
+        const uint64_t user = joined                      ? e.group_member_joined().user().id()
+                              : e.has_group_member_left() ? e.group_member_left().user_id()
+                                                          : e.group_member_removed().user_id();
+        if (!options_.shards.IsLocal(user) || ShardOfId(group) == options_.shards.self()) {
+          return absl::OkStatus();
+        }
+        ApplyMemberHalf(user, group, joined, batch);
+        if (joined) catch_up_pending = true;  // the backfill of the group's posts
+        return absl::OkStatus();
+      }
+      // A group post by someone homed here, written on the group's shard: it
+      // belongs on their page and, for a question, in their open questions.
+      case ev::Event::kPostCreated: {
+        const auto& pc = e.post_created();
+        if (pc.group().id() == 0 || !options_.shards.IsLocal(pc.author().id()) ||
+            ShardOfId(pc.post_id()) == options_.shards.self()) {
+          return absl::OkStatus();
+        }
+        batch->Put(posts_, U64Key(pc.post_id()), PostFromEvent(e).SerializeAsString());
+        batch->Put(user_posts_, DescKey(pc.author().id(), pc.post_id()), "");
+        if (pc.kind() == common::v1::POST_KIND_QUESTION) {
+          batch->Put(questions_, DescKey2('o', pc.author().id(), pc.post_id()), "");
+        }
+        return absl::OkStatus();
+      }
+      case ev::Event::kPostDeleted: {
+        const auto& pd = e.post_deleted();
+        if (pd.group_id() == 0 || !options_.shards.IsLocal(pd.author_id()) ||
+            ShardOfId(pd.post_id()) == options_.shards.self()) {
+          return absl::OkStatus();
+        }
+        batch->Delete(posts_, U64Key(pd.post_id()));
+        batch->Delete(user_posts_, DescKey(pd.author_id(), pd.post_id()));
+        batch->Delete(questions_, DescKey2('o', pd.author_id(), pd.post_id()));
         return absl::OkStatus();
       }
       default:
@@ -1886,18 +2091,26 @@ Feed::~Feed() {
   if (catch_up_thread_.joinable()) catch_up_thread_.join();
 }
 
+bool Feed::IsGroupMemberHere(uint64_t user, uint64_t group) {
+  auto v = db_->Get(my_groups_, Key2('m', user, group));
+  return v.ok() && v->has_value();
+}
+
 absl::Status Feed::CatchUpFollowers() {
-  // Follows whose backfill did not finish (an error, or a crash in between).
-  {
-    const std::string prefix(1, 'b');
+  // Follows and group joins whose backfill did not finish (an error, or a
+  // crash in between), and joins of groups homed elsewhere ('B').
+  for (const char kind : {'b', 'B'}) {
+    const std::string prefix(1, kind);
     std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, meta_));
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
       KeyReader r(absl::string_view(it->key().data() + 1, it->key().size() - 1));
       const uint64_t owner = *r.ReadU64();
-      const uint64_t author = *r.ReadU64();
+      const uint64_t source = *r.ReadU64();
       absl::Status s;
-      if (Follows(owner, author)) {
-        s = Backfill(owner, author);
+      if (kind == 'b' && Follows(owner, source)) {
+        s = Backfill(owner, source);
+      } else if (kind == 'B' && IsGroupMemberHere(owner, source)) {
+        s = BackfillGroup(owner, source);
       } else {
         rocksdb::WriteBatch batch;
         batch.Delete(meta_, it->key());
@@ -1954,8 +2167,15 @@ absl::StatusOr<pb::PullPostsResponse> Feed::PullPosts(const pb::PullPostsRequest
   if (static_cast<size_t>(req.author_ids_size()) > kMaxPullAuthors) {
     return status::TooMany("author_ids", req.author_ids_size(), kMaxPullAuthors);
   }
-  if (req.group_ids_size() > 0) {
-    return absl::UnimplementedError("group_ids: groups are not built yet");
+  if (static_cast<size_t>(req.group_ids_size()) > kMaxPullAuthors) {
+    return status::TooMany("group_ids", req.group_ids_size(), kMaxPullAuthors);
+  }
+  std::vector<uint64_t> groups;
+  for (uint64_t g : req.group_ids()) {
+    if (ShardOfId(g) != options_.shards.self()) {
+      return absl::InvalidArgumentError(absl::StrCat("group ", g, " is not homed on this shard"));
+    }
+    groups.push_back(g);
   }
   if (req.max_posts() < 1 || req.max_posts() > static_cast<int32_t>(kMaxPullPosts)) {
     return status::OutOfRange("max_posts", req.max_posts(), 1, kMaxPullPosts);
@@ -1980,12 +2200,13 @@ absl::StatusOr<pb::PullPostsResponse> Feed::PullPosts(const pb::PullPostsRequest
   // Posts the viewer may not read do not count towards max_posts.
   while (static_cast<size_t>(resp.posts_size()) < max) {
     bool more = false;
-    auto ids = NewestOf(req.viewer_user_id(), authors, cursor, max - resp.posts_size(), &more);
+    auto ids =
+        NewestOf(req.viewer_user_id(), authors, groups, cursor, max - resp.posts_size(), &more);
     if (!ids.ok()) return ids.status();
     if (ids->empty()) break;
-    cursor = ids->back().first;
-    for (auto [id, author] : *ids) {
-      auto post = ReadPost(id);
+    cursor = ids->back().id;
+    for (const Candidate& c : *ids) {
+      auto post = ReadPost(c.id);
       if (!post.ok()) return post.status();
       // Followers-only posts are left to the reader's shard, which knows
       // whom the viewer follows first (this shard learns it asynchronously).
@@ -2020,6 +2241,7 @@ absl::StatusOr<pb::GetPostCountsResponse> Feed::GetPostCounts(const pb::GetPostC
     c->set_comment_count(count(kPostComments));
     auto liked = db_->Get(likes_, LikeKey(kLikePost, id, req.viewer_user_id()));
     c->set_viewer_has_liked(liked.ok() && liked->has_value());
+    c->set_accepted_comment_id((*post)->accepted_comment_id());
   }
   return resp;
 }

@@ -8,6 +8,7 @@
 //   - any configured event subscribers (search, notifications, federation).
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -50,6 +51,15 @@ inline constexpr size_t kMaxDeliverRecipients = 10000;
 inline constexpr size_t kMaxPullAuthors = 1000;
 inline constexpr size_t kMaxPullPosts = 1000;
 inline constexpr size_t kMaxCountPosts = 500;
+inline constexpr size_t kMaxGroupNameChars = 100;
+inline constexpr size_t kMaxGroupDescriptionChars = 2000;
+inline constexpr uint64_t kMaxGroupsPerPerson = 500;
+inline constexpr size_t kMaxGetGroups = 100;
+inline constexpr int64_t kMaxInsightDays = 366;
+inline constexpr int64_t kDefaultInsightDays = 30;
+// Index entries a question list reads per page before returning a short page
+// (answered questions are skipped at read time).
+inline constexpr size_t kMaxQuestionScan = 2000;
 
 struct FeedOptions {
   shard::ShardMap shards = shard::ShardMap::Single();
@@ -116,6 +126,41 @@ class Feed {
       const TokenClaims& caller, const pb::ListHomeTimelineRequest& req);
   absl::StatusOr<pb::ListUserTimelineResponse> ListUserTimeline(
       const TokenClaims& caller, const pb::ListUserTimelineRequest& req);
+  absl::StatusOr<pb::ListGroupTimelineResponse> ListGroupTimeline(
+      const TokenClaims& caller, const pb::ListGroupTimelineRequest& req);
+
+  // --- Groups (groups.cc). A group lives on the shard its id names (its
+  // home): the record, the membership and the group's post index. Each
+  // member's shard keeps its half (my groups), applied from the home's events.
+  absl::StatusOr<pb::Group> CreateGroup(const TokenClaims& caller,
+                                        const pb::CreateGroupRequest& req);
+  absl::StatusOr<pb::Group> GetGroup(const TokenClaims& caller, uint64_t group_id);
+  absl::StatusOr<pb::Group> UpdateGroup(const TokenClaims& caller,
+                                        const pb::UpdateGroupRequest& req);
+  absl::StatusOr<pb::Group> ArchiveGroup(const TokenClaims& caller, uint64_t group_id);
+  absl::StatusOr<pb::Group> JoinGroup(const TokenClaims& caller, uint64_t group_id);
+  absl::Status RequestToJoinGroup(const TokenClaims& caller, uint64_t group_id);
+  absl::Status AnswerJoinRequest(const TokenClaims& caller, uint64_t group_id, uint64_t user_id,
+                                 bool approve);
+  absl::Status InviteToGroup(const TokenClaims& caller, uint64_t group_id, uint64_t user_id);
+  absl::Status LeaveGroup(const TokenClaims& caller, uint64_t group_id);
+  absl::Status RemoveGroupMember(const TokenClaims& caller, uint64_t group_id, uint64_t user_id);
+  absl::Status PromoteGroupMember(const TokenClaims& caller, uint64_t group_id, uint64_t user_id);
+  absl::StatusOr<pb::ListGroupMembersResponse> ListGroupMembers(
+      const TokenClaims& caller, const pb::ListGroupMembersRequest& req);
+  absl::StatusOr<pb::ListMyGroupsResponse> ListMyGroups(const TokenClaims& caller,
+                                                        const pb::ListMyGroupsRequest& req);
+  absl::Status MuteGroup(const TokenClaims& caller, uint64_t group_id, bool mute);
+
+  // --- Questions and insights (groups.cc) ---
+  absl::StatusOr<pb::Post> AcceptAnswer(const TokenClaims& caller,
+                                        const pb::AcceptAnswerRequest& req);
+  absl::StatusOr<pb::ListMyOpenQuestionsResponse> ListMyOpenQuestions(
+      const TokenClaims& caller, const pb::ListMyOpenQuestionsRequest& req);
+  absl::StatusOr<pb::ListGroupUnansweredQuestionsResponse> ListGroupUnansweredQuestions(
+      const TokenClaims& caller, const pb::ListGroupUnansweredQuestionsRequest& req);
+  absl::StatusOr<pb::ParticipationInsights> GetParticipationInsights(
+      const TokenClaims& caller, const pb::GetParticipationInsightsRequest& req);
 
   // --- Internal ---
   // The fan-out worker: the outbox's "fanout" subscriber, calling FanOut.
@@ -129,6 +174,11 @@ class Feed {
   absl::StatusOr<pb::ApplyEventsResponse> ApplyEvents(const pb::ApplyEventsRequest& req);
   absl::StatusOr<pb::PullPostsResponse> PullPosts(const pb::PullPostsRequest& req);
   absl::StatusOr<pb::GetPostCountsResponse> GetPostCounts(const pb::GetPostCountsRequest& req);
+  absl::StatusOr<pb::GetGroupsResponse> GetGroups(const pb::GetGroupsRequest& req);
+  absl::StatusOr<pb::CountUserGroupsResponse> CountUserGroups(
+      const pb::CountUserGroupsRequest& req);
+  absl::StatusOr<pb::GetInsightCountersResponse> GetInsightCounters(
+      const pb::GetInsightCountersRequest& req);
 
   // The shard a post or comment id was created on (its home shard).
   int32_t ShardOfId(uint64_t id) const;
@@ -147,6 +197,12 @@ class Feed {
     uint64_t org_id = 0;
     absl::flat_hash_set<uint64_t> blocked;  // either direction
     absl::flat_hash_set<uint64_t> muted;
+    // Viewers homed here: their groups (their half of the membership) and the
+    // groups they muted (with_mutes).
+    absl::flat_hash_set<uint64_t> groups;
+    absl::flat_hash_set<uint64_t> muted_groups;
+    // A person's page: private-group posts only for their author.
+    bool own_private_groups_only = false;
   };
   absl::StatusOr<Viewer> LoadViewer(const TokenClaims& caller, bool with_mutes);
   template <typename Response, typename Request>
@@ -163,7 +219,9 @@ class Feed {
   uint8_t BlockFlags(uint64_t a, uint64_t b);
   void ApplyBlock(uint64_t blocker, uint64_t blocked, bool block, rocksdb::WriteBatch* batch);
   // Whether `viewer` may read `post` (author activity checked separately).
-  // With assume_follows, followers-only posts pass (the caller checks follows).
+  // With assume_follows, followers-only posts pass, and so do private-group
+  // posts when this shard knows neither the group nor the viewer (the
+  // reader's shard checks both).
   bool CanSee(const Viewer& viewer, const pb::Post& post, bool assume_follows = false);
   // Loads, filters and hydrates posts (counts, liked flags, authors), in order.
   absl::StatusOr<std::vector<pb::Post>> Hydrate(const Viewer& viewer,
@@ -182,38 +240,50 @@ class Feed {
 
   absl::Status CheckRate(uint64_t user_id);
   absl::Status SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t comment_id,
-                       uint64_t content_author, bool like);
+                       uint64_t content_author, uint64_t group_id, bool like);
   absl::Status ParseBody(const TokenClaims& caller, const std::string& body,
                          google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions,
                          google::protobuf::RepeatedPtrField<std::string>* hashtags);
   absl::Status Commit(rocksdb::WriteBatch* batch, const std::vector<events::v1::Event>& events);
   events::v1::Event NewEvent(uint64_t org_id);
 
-  // Timeline building blocks.
+  // Timeline building blocks. A home entry's value is its author, and for a
+  // group post also the group (16 bytes).
   void RemoveAuthorFromHome(uint64_t owner, uint64_t author, rocksdb::WriteBatch* batch);
+  void RemoveGroupFromHome(uint64_t owner, uint64_t group, rocksdb::WriteBatch* batch);
   absl::Status Backfill(uint64_t owner, uint64_t author);
-  absl::Status PutHomeEntries(uint64_t post_id, uint64_t author,
+  absl::Status BackfillGroup(uint64_t owner, uint64_t group);
+  // Copies `entries` (post id, author, group) into owner's head; `complete`
+  // false when older posts of the source were left out.
+  absl::Status BackfillEntries(uint64_t owner, const std::string& marker,
+                               const std::vector<std::array<uint64_t, 3>>& entries, bool complete);
+  absl::Status PutHomeEntries(uint64_t post_id, uint64_t author, uint64_t group,
                               const std::vector<uint64_t>& owners);
   absl::Status TrimHomes(const std::vector<uint64_t>& owners);
   uint64_t Horizon(uint64_t owner);
   std::vector<uint64_t> Followees(uint64_t user_id);
   std::vector<uint64_t> HeavyFollowees(uint64_t user_id);
+  std::vector<uint64_t> HeavyGroups(const Viewer& viewer);
   // The people of `candidates` whom `owner` (homed here) follows: one MultiGet.
   absl::flat_hash_set<uint64_t> FollowedAmong(uint64_t owner, std::vector<uint64_t> candidates);
   // Newest post ids of `author` older than `before` (exclusive; 0: newest).
   std::vector<uint64_t> AuthorPostIds(uint64_t author, uint64_t before, size_t limit);
+  // The same for a group homed here: (post id, author).
+  std::vector<std::pair<uint64_t, uint64_t>> GroupPostIds(uint64_t group, uint64_t before,
+                                                          size_t limit);
   // Collects the local home entries of a fan-out batch into large writes.
   class HomeWriter {
    public:
     explicit HomeWriter(Feed* feed) : feed_(feed) {}
-    absl::Status Add(uint64_t post_id, uint64_t author, const std::vector<uint64_t>& owners);
+    absl::Status Add(uint64_t post_id, uint64_t author, uint64_t group,
+                     const std::vector<uint64_t>& owners);
     absl::Status Flush();
     // Flushes, then trims the heads that grew past their limit.
     absl::Status Finish();
 
    private:
     struct Entry {
-      uint64_t owner, post_id, author;
+      uint64_t owner, post_id, author, group;
     };
     Feed* const feed_;
     std::vector<Entry> pending_;
@@ -221,27 +291,76 @@ class Feed {
   };
   void AddHomeSize(uint64_t owner, int64_t delta);
   absl::Status FanOutPost(const events::v1::Event& event, HomeWriter* out);
-  // Posts of remote `authors` (all on `shard`) older than `before`, kept as
-  // local copies so that they hydrate like delivered ones.
+  // Posts of remote `authors` or `groups` (all on `shard`) older than
+  // `before`, kept as local copies so that they hydrate like delivered ones.
   absl::StatusOr<std::vector<pb::Post>> PullRemote(int32_t shard, uint64_t viewer,
                                                    const std::vector<uint64_t>& authors,
+                                                   const std::vector<uint64_t>& groups,
                                                    uint64_t before, size_t max);
-  // Newest candidate ids older than `before` of `authors` (any shard), at most
-  // `max`; `more` tells whether a source may have had more.
-  absl::StatusOr<std::vector<std::pair<uint64_t, uint64_t>>> NewestOf(
-      uint64_t viewer, const std::vector<uint64_t>& authors, uint64_t before, size_t max,
-      bool* more);
+  // A timeline candidate: the post, its author, and the group it came
+  // through (0 when it came through its author).
+  struct Candidate {
+    uint64_t id, author, group;
+    bool operator>(const Candidate& o) const { return id > o.id; }
+  };
+  // Newest candidates older than `before` of `authors` and `groups` (any
+  // shard), at most `max`, one per post; `more` tells whether a source may
+  // have had more.
+  absl::StatusOr<std::vector<Candidate>> NewestOf(uint64_t viewer,
+                                                  const std::vector<uint64_t>& authors,
+                                                  const std::vector<uint64_t>& groups,
+                                                  uint64_t before, size_t max, bool* more);
   absl::Status FanOutDelete(const events::v1::Event& event);
   // Keeps this shard's users in `users`; returns the others by shard.
   std::map<int32_t, std::vector<uint64_t>> SplitByShard(std::vector<uint64_t>& users);
   absl::Status ForEachFollower(uint64_t author,
                                const std::function<absl::Status(std::vector<uint64_t>&)>& chunk);
+  absl::Status ForEachMember(uint64_t group,
+                             const std::function<absl::Status(std::vector<uint64_t>&)>& chunk);
+
+  // --- Groups (groups.cc) ---
+  // A person's relation to a group homed here: 0 none, or a state byte.
+  struct Membership {
+    char state = 0;  // 'i' invited, 'r' requested, 'm' member, 'a' admin
+    uint64_t order = 0;
+  };
+  Membership GroupMembership(uint64_t group, uint64_t user);
+  absl::StatusOr<std::optional<pb::Group>> ReadGroup(uint64_t group_id);
+  // The group (homed here) if the caller's org has it; NOT_FOUND otherwise.
+  absl::StatusOr<pb::Group> RequireGroup(const TokenClaims& caller, uint64_t group_id);
+  // Whether `viewer` may read the group's content (public, or a member).
+  bool CanReadGroup(const pb::Group& group, const Membership& m) const;
+  // The group as `viewer_id` sees it (state, count; private groups reduced).
+  pb::Group GroupView(pb::Group group, uint64_t viewer_id);
+  uint64_t MemberCount(uint64_t group);
+  uint64_t UserGroupCount(uint64_t user);
+  absl::StatusOr<uint64_t> RemoteUserGroupCount(uint64_t user);
+  // Sets a person's relation to a group homed here (state 0 removes it),
+  // keeping counts, the listing index and, for a member homed here, their
+  // half; emits the membership events.
+  void SetMembership(const pb::Group& group, uint64_t user, const Membership& before, char state,
+                     rocksdb::WriteBatch* batch);
+  // The member's half on their own shard.
+  void ApplyMemberHalf(uint64_t user, uint64_t group, bool add, rocksdb::WriteBatch* batch);
+  absl::Status CheckGroupLimit(uint64_t user);
+  absl::Status GrantMembership(const pb::Group& group, const common::v1::UserRef& user,
+                               const Membership& before, char state,
+                               std::vector<events::v1::Event> extra);
+  absl::Status RequireGroupAdmin(const TokenClaims& caller, const pb::Group& group);
+  // Insight counters for content homed here, in `batch`.
+  void CountInsight(uint64_t org_id, uint64_t group_id, absl::Time when, char kind,
+                    std::optional<uint64_t> key, rocksdb::WriteBatch* batch);
+  template <typename Response>
+  absl::StatusOr<Response> QuestionPage(const Viewer& viewer, const std::string& prefix,
+                                        const std::string& page_token, int32_t page_size);
 
   // Delivers to followers on other shards the posts written between their
   // follow and the follow edge reaching this shard (queued in meta 'c' keys).
   void StartCatchUp();
   void WakeCatchUp();
   absl::Status CatchUpFollowers();
+  // Whether `user` (homed here) holds their half of a membership of `group`.
+  bool IsGroupMemberHere(uint64_t user, uint64_t group);
 
   storage::Db* const db_;
   Directory* const directory_;
@@ -265,10 +384,14 @@ class Feed {
   rocksdb::ColumnFamilyHandle* counters_;
   rocksdb::ColumnFamilyHandle* meta_;
   rocksdb::ColumnFamilyHandle* heavy_;
+  rocksdb::ColumnFamilyHandle* groups_;
+  rocksdb::ColumnFamilyHandle* my_groups_;
+  rocksdb::ColumnFamilyHandle* questions_;
 
-  std::mutex graph_mu_;  // follow/unfollow/block: check-then-write of edges and counts
-  std::mutex like_mu_;   // like/unlike: check-then-write of like records and counts
-  std::mutex home_mu_;   // trimming and horizon updates
+  std::mutex graph_mu_;   // follow/unfollow/block: check-then-write of edges and counts
+  std::mutex like_mu_;    // like/unlike: check-then-write of like records and counts
+  std::mutex home_mu_;    // trimming and horizon updates
+  std::mutex groups_mu_;  // check-then-write of group records and memberships
   struct Bucket {
     double tokens;
     absl::Time updated;

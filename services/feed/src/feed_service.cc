@@ -87,6 +87,22 @@ PARLEY_USER_STATUS_RPC(LikeComment, IdShard(req->comment_id()),
                        feed_->LikeComment(*caller, req->comment_id(), true))
 PARLEY_USER_STATUS_RPC(UnlikeComment, IdShard(req->comment_id()),
                        feed_->LikeComment(*caller, req->comment_id(), false))
+PARLEY_USER_STATUS_RPC(MuteGroup, CALLER, feed_->MuteGroup(*caller, req->group_id(), true))
+PARLEY_USER_STATUS_RPC(UnmuteGroup, CALLER, feed_->MuteGroup(*caller, req->group_id(), false))
+#define GROUP IdShard(req->group_id())
+PARLEY_USER_STATUS_RPC(RequestToJoinGroup, GROUP,
+                       feed_->RequestToJoinGroup(*caller, req->group_id()))
+PARLEY_USER_STATUS_RPC(ApproveJoinRequest, GROUP,
+                       feed_->AnswerJoinRequest(*caller, req->group_id(), req->user_id(), true))
+PARLEY_USER_STATUS_RPC(DeclineJoinRequest, GROUP,
+                       feed_->AnswerJoinRequest(*caller, req->group_id(), req->user_id(), false))
+PARLEY_USER_STATUS_RPC(InviteToGroup, GROUP,
+                       feed_->InviteToGroup(*caller, req->group_id(), req->user_id()))
+PARLEY_USER_STATUS_RPC(LeaveGroup, GROUP, feed_->LeaveGroup(*caller, req->group_id()))
+PARLEY_USER_STATUS_RPC(RemoveGroupMember, GROUP,
+                       feed_->RemoveGroupMember(*caller, req->group_id(), req->user_id()))
+PARLEY_USER_STATUS_RPC(PromoteGroupMember, GROUP,
+                       feed_->PromoteGroupMember(*caller, req->group_id(), req->user_id()))
 #undef PARLEY_USER_STATUS_RPC
 
 // RPCs whose response is what the logic returns.
@@ -105,13 +121,43 @@ PARLEY_USER_WHOLE_RPC(ListUserTimeline, SUBJECT, feed_->ListUserTimeline(*caller
 PARLEY_USER_WHOLE_RPC(GetThread, IdShard(req->post_id()), feed_->GetThread(*caller, *req))
 PARLEY_USER_WHOLE_RPC(ListReplies, IdShard(req->comment_id()), feed_->ListReplies(*caller, *req))
 PARLEY_USER_WHOLE_RPC(ListHomeTimeline, CALLER, feed_->ListHomeTimeline(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListGroupTimeline, GROUP, feed_->ListGroupTimeline(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListGroupMembers, GROUP, feed_->ListGroupMembers(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListMyGroups, CALLER, feed_->ListMyGroups(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListMyOpenQuestions, CALLER, feed_->ListMyOpenQuestions(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListGroupUnansweredQuestions, GROUP,
+                      feed_->ListGroupUnansweredQuestions(*caller, *req))
 #undef SUBJECT
 #undef PARLEY_USER_WHOLE_RPC
+
+// RPCs answering with one message in a field of the response.
+#define PARLEY_USER_FIELD_RPC(Name, shard, call, field)                                      \
+  grpc::Status FeedGrpcService::Name(grpc::ServerContext* ctx, const pb::Name##Request* req, \
+                                     pb::Name##Response* resp) {                             \
+    PARLEY_AUTH(ctx, User);                                                                  \
+    PARLEY_ROUTE(Name, shard)                                                                \
+    return Respond(call, [&](auto v) { *resp->mutable_##field() = std::move(v); });          \
+  }
+PARLEY_USER_FIELD_RPC(CreateGroup, CALLER, feed_->CreateGroup(*caller, *req), group)
+PARLEY_USER_FIELD_RPC(GetGroup, GROUP, feed_->GetGroup(*caller, req->group_id()), group)
+PARLEY_USER_FIELD_RPC(UpdateGroup, IdShard(req->group().id()), feed_->UpdateGroup(*caller, *req),
+                      group)
+PARLEY_USER_FIELD_RPC(ArchiveGroup, GROUP, feed_->ArchiveGroup(*caller, req->group_id()), group)
+PARLEY_USER_FIELD_RPC(JoinGroup, GROUP, feed_->JoinGroup(*caller, req->group_id()), group)
+PARLEY_USER_FIELD_RPC(AcceptAnswer, IdShard(req->post_id()), feed_->AcceptAnswer(*caller, *req),
+                      post)
+// Org insights from any shard (each adds up all shards); a group's on its shard.
+PARLEY_USER_FIELD_RPC(GetParticipationInsights, req->group_id() != 0 ? GROUP : CALLER,
+                      feed_->GetParticipationInsights(*caller, *req), insights)
+#undef PARLEY_USER_FIELD_RPC
 
 grpc::Status FeedGrpcService::CreatePost(grpc::ServerContext* ctx, const pb::CreatePostRequest* req,
                                          pb::CreatePostResponse* resp) {
   PARLEY_AUTH(ctx, User);
-  PARLEY_ROUTE(CreatePost, CALLER)
+  // A group post is homed on its group's shard.
+  PARLEY_ROUTE(CreatePost, req->visibility() == common::v1::VISIBILITY_GROUP && req->group_id() != 0
+                               ? GROUP
+                               : CALLER)
   return Respond(feed_->CreatePost(*caller, *req),
                  [&](pb::Post p) { *resp->mutable_post() = std::move(p); });
 }
@@ -132,6 +178,8 @@ grpc::Status FeedGrpcService::CreateComment(grpc::ServerContext* ctx,
   return Respond(feed_->CreateComment(*caller, *req),
                  [&](pb::Comment c) { *resp->mutable_comment() = std::move(c); });
 }
+
+#undef GROUP
 
 grpc::Status FeedInternalGrpcService::DeliverTimelineEntries(
     grpc::ServerContext* ctx, const pb::DeliverTimelineEntriesRequest* req,
@@ -160,6 +208,29 @@ grpc::Status FeedInternalGrpcService::PullPosts(grpc::ServerContext* ctx,
                                                 pb::PullPostsResponse* resp) {
   PARLEY_AUTH(ctx, Service);
   return Respond(feed_->PullPosts(*req), [&](pb::PullPostsResponse r) { *resp = std::move(r); });
+}
+
+grpc::Status FeedInternalGrpcService::GetGroups(grpc::ServerContext* ctx,
+                                                const pb::GetGroupsRequest* req,
+                                                pb::GetGroupsResponse* resp) {
+  PARLEY_AUTH(ctx, Service);
+  return Respond(feed_->GetGroups(*req), [&](pb::GetGroupsResponse r) { *resp = std::move(r); });
+}
+
+grpc::Status FeedInternalGrpcService::CountUserGroups(grpc::ServerContext* ctx,
+                                                      const pb::CountUserGroupsRequest* req,
+                                                      pb::CountUserGroupsResponse* resp) {
+  PARLEY_AUTH(ctx, Service);
+  return Respond(feed_->CountUserGroups(*req),
+                 [&](pb::CountUserGroupsResponse r) { *resp = std::move(r); });
+}
+
+grpc::Status FeedInternalGrpcService::GetInsightCounters(grpc::ServerContext* ctx,
+                                                         const pb::GetInsightCountersRequest* req,
+                                                         pb::GetInsightCountersResponse* resp) {
+  PARLEY_AUTH(ctx, Service);
+  return Respond(feed_->GetInsightCounters(*req),
+                 [&](pb::GetInsightCountersResponse r) { *resp = std::move(r); });
 }
 
 grpc::Status FeedInternalGrpcService::GetPostCounts(grpc::ServerContext* ctx,

@@ -1,6 +1,5 @@
 // gRPC adapters for Feed: authenticate, call the logic, convert the status.
-// RPCs of the communities issue (groups, questions, insights) and
-// ListSnapshotEvents are not overridden, so they answer UNIMPLEMENTED.
+// ListSnapshotEvents is not overridden yet, so it answers UNIMPLEMENTED.
 #pragma once
 
 #include <optional>
@@ -13,9 +12,10 @@
 namespace parley::feed {
 
 // Every shard accepts every public call: a call about data homed on another
-// shard (the caller's timeline and graph live on the caller's shard, a post and
-// its comments and likes on its author's) is forwarded there once, with the
-// caller's token.
+// shard (the caller's timeline, graph and groups list live on the caller's
+// shard; a group, its membership and its posts on the group's; any other post
+// and its comments and likes on its author's) is forwarded there once, with
+// the caller's token.
 class FeedGrpcService final : public pb::FeedService::Service {
  public:
   FeedGrpcService(Feed* feed, auth::Authenticator* auth, Peers* peers)
@@ -45,6 +45,27 @@ class FeedGrpcService final : public pb::FeedService::Service {
   PARLEY_FEED_RPC(UnlikeComment)
   PARLEY_FEED_RPC(ListHomeTimeline)
   PARLEY_FEED_RPC(ListUserTimeline)
+  PARLEY_FEED_RPC(ListGroupTimeline)
+  PARLEY_FEED_RPC(MuteGroup)
+  PARLEY_FEED_RPC(UnmuteGroup)
+  PARLEY_FEED_RPC(CreateGroup)
+  PARLEY_FEED_RPC(GetGroup)
+  PARLEY_FEED_RPC(UpdateGroup)
+  PARLEY_FEED_RPC(ArchiveGroup)
+  PARLEY_FEED_RPC(JoinGroup)
+  PARLEY_FEED_RPC(RequestToJoinGroup)
+  PARLEY_FEED_RPC(ApproveJoinRequest)
+  PARLEY_FEED_RPC(DeclineJoinRequest)
+  PARLEY_FEED_RPC(InviteToGroup)
+  PARLEY_FEED_RPC(LeaveGroup)
+  PARLEY_FEED_RPC(RemoveGroupMember)
+  PARLEY_FEED_RPC(PromoteGroupMember)
+  PARLEY_FEED_RPC(ListGroupMembers)
+  PARLEY_FEED_RPC(ListMyGroups)
+  PARLEY_FEED_RPC(AcceptAnswer)
+  PARLEY_FEED_RPC(ListMyOpenQuestions)
+  PARLEY_FEED_RPC(ListGroupUnansweredQuestions)
+  PARLEY_FEED_RPC(GetParticipationInsights)
 #undef PARLEY_FEED_RPC
 
  private:
@@ -77,6 +98,13 @@ class FeedInternalGrpcService final : public pb::FeedInternalService::Service {
                          pb::PullPostsResponse* resp) override;
   grpc::Status GetPostCounts(grpc::ServerContext* ctx, const pb::GetPostCountsRequest* req,
                              pb::GetPostCountsResponse* resp) override;
+  grpc::Status GetGroups(grpc::ServerContext* ctx, const pb::GetGroupsRequest* req,
+                         pb::GetGroupsResponse* resp) override;
+  grpc::Status CountUserGroups(grpc::ServerContext* ctx, const pb::CountUserGroupsRequest* req,
+                               pb::CountUserGroupsResponse* resp) override;
+  grpc::Status GetInsightCounters(grpc::ServerContext* ctx,
+                                  const pb::GetInsightCountersRequest* req,
+                                  pb::GetInsightCountersResponse* resp) override;
 
  private:
   Feed* const feed_;

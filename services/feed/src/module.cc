@@ -115,8 +115,9 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   Feed* f = module->feed.get();
   storage::Outbox* outbox = f->outbox();
   module->dispatchers.push_back(f->NewFanOutDispatcher());
-  // Every other shard receives the halves of follows and blocks that it owns
-  // (ApplyEvents), and which authors are pulled rather than pushed.
+  // Every other shard receives the halves of follows, blocks and group
+  // memberships that it owns (ApplyEvents), its people's group posts, and
+  // which authors and groups are pulled rather than pushed.
   for (int32_t shard = 0; shard < options.shards.count(); ++shard) {
     if (shard == options.shards.self()) continue;
     const shard::ShardMap map = options.shards;
@@ -137,6 +138,20 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
                               case events::pb::Event::kUnblocked:
                               case events::pb::Event::kFanoutModeChanged:
                                 return true;
+                              // The member's half of a group membership.
+                              case events::pb::Event::kGroupMemberJoined:
+                                return map.ShardOf(e.group_member_joined().user().id()) == shard;
+                              case events::pb::Event::kGroupMemberLeft:
+                                return map.ShardOf(e.group_member_left().user_id()) == shard;
+                              case events::pb::Event::kGroupMemberRemoved:
+                                return map.ShardOf(e.group_member_removed().user_id()) == shard;
+                              // Group posts reach their author's page.
+                              case events::pb::Event::kPostCreated:
+                                return e.post_created().group().id() != 0 &&
+                                       map.ShardOf(e.post_created().author().id()) == shard;
+                              case events::pb::Event::kPostDeleted:
+                                return e.post_deleted().group_id() != 0 &&
+                                       map.ShardOf(e.post_deleted().author_id()) == shard;
                               default:
                                 return false;
                             }

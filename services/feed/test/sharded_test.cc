@@ -106,6 +106,7 @@ class ShardedFeedTest : public ::testing::Test {
       by_shard[shard].push_back({a.id, a.token, shard});
     };
     add(admin);
+    admin_ = by_shard.begin()->second.front();
     for (int n = 0; n < 60; ++n) {
       bool done = true;
       for (int i = 0; i < kShards; ++i) done = done && by_shard[i].size() >= size_t(per_shard);
@@ -153,6 +154,7 @@ class ShardedFeedTest : public ::testing::Test {
   std::unique_ptr<idpb::IdentityInternalService::Stub> id_internal_;
   std::vector<std::unique_ptr<pb::FeedService::Stub>> feeds_;
   std::string service_token_;
+  Account admin_;  // the org's first admin (People)
 };
 
 }  // namespace
@@ -277,6 +279,175 @@ TEST_F(ShardedFeedTest, HeavyAuthorsOnAnotherShardArePulled) {
   std::sort(posts.rbegin(), posts.rend());
   for (const auto& f : fans) {
     EXPECT_TRUE(Eventually([&] { return HomeIds(f, 0) == posts; })) << "fan on shard " << f.shard;
+  }
+}
+
+// A group lives on its creator's shard; its members, readers and posts are
+// spread over all three.
+TEST_F(ShardedFeedTest, GroupsMembershipPostsAndQuestionsAcrossShards) {
+  auto people = People(3);
+  const Account owner = people[0][0], m1 = people[1][0], m2 = people[2][0], outsider = people[1][1];
+  pb::CreateGroupRequest create;
+  create.set_name("Leadership");
+  create.set_privacy(common::v1::GROUP_PRIVACY_PRIVATE);
+  pb::CreateGroupResponse created;
+  ASSERT_TRUE(feeds_[2]->CreateGroup(Ctx(owner.token).get(), create, &created).ok());
+  const uint64_t group = created.group().id();
+  for (const Account& m : {m1, m2}) {
+    pb::InviteToGroupRequest inv;
+    inv.set_group_id(group);
+    inv.set_user_id(m.id);
+    pb::InviteToGroupResponse ir;
+    ASSERT_TRUE(feeds_[1]->InviteToGroup(Ctx(owner.token).get(), inv, &ir).ok());
+    pb::JoinGroupRequest join;
+    join.set_group_id(group);
+    pb::JoinGroupResponse jr;
+    grpc::Status s = feeds_[0]->JoinGroup(Ctx(m.token).get(), join, &jr);
+    ASSERT_TRUE(s.ok()) << s.error_message();
+    EXPECT_EQ(jr.group().viewer_state(), pb::GROUP_MEMBER_STATE_MEMBER);
+  }
+  // A post by a member homed on shard 2, sent through shard 1, reaches every member.
+  pb::CreatePostRequest post;
+  post.set_body("private plans");
+  post.set_visibility(common::v1::VISIBILITY_GROUP);
+  post.set_group_id(group);
+  pb::CreatePostResponse posted;
+  grpc::Status s = feeds_[1]->CreatePost(Ctx(m2.token).get(), post, &posted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  const uint64_t id = posted.post().id();
+  for (const Account& m : {owner, m1, m2}) {
+    EXPECT_TRUE(Eventually([&] {
+      return HomeIds(m, (m.shard + 1) % kShards) == std::vector<uint64_t>{id};
+    })) << "member on shard "
+        << m.shard;
+  }
+  // Outsiders see nothing of it, through any shard.
+  for (int via = 0; via < kShards; ++via) {
+    pb::GetPostRequest get;
+    get.set_post_id(id);
+    pb::GetPostResponse got;
+    EXPECT_EQ(feeds_[via]->GetPost(Ctx(outsider.token).get(), get, &got).error_code(),
+              grpc::NOT_FOUND);
+    pb::ListGroupTimelineRequest tl;
+    tl.set_group_id(group);
+    pb::ListGroupTimelineResponse tr;
+    EXPECT_EQ(feeds_[via]->ListGroupTimeline(Ctx(outsider.token).get(), tl, &tr).error_code(),
+              grpc::NOT_FOUND);
+    EXPECT_THAT(HomeIds(outsider, via), Not(Contains(id)));
+  }
+  // The author's page (on shard 2) has it for the author only.
+  auto user_timeline = [&](const Account& viewer, const Account& user) {
+    pb::ListUserTimelineRequest req;
+    req.set_user_id(user.id);
+    pb::ListUserTimelineResponse resp;
+    EXPECT_TRUE(feeds_[0]->ListUserTimeline(Ctx(viewer.token).get(), req, &resp).ok());
+    std::vector<uint64_t> ids;
+    for (const auto& p : resp.posts()) ids.push_back(p.id());
+    return ids;
+  };
+  EXPECT_TRUE(Eventually([&] { return user_timeline(m2, m2) == std::vector<uint64_t>{id}; }));
+  EXPECT_THAT(user_timeline(m1, m2), Not(Contains(id)));
+  // My groups on a member's shard, hydrated from the group's shard.
+  pb::ListMyGroupsRequest mine;
+  pb::ListMyGroupsResponse my;
+  ASSERT_TRUE(feeds_[0]->ListMyGroups(Ctx(m2.token).get(), mine, &my).ok());
+  ASSERT_EQ(my.groups_size(), 1);
+  EXPECT_EQ(my.groups(0).id(), group);
+  EXPECT_EQ(my.groups(0).member_count(), 3u);
+  EXPECT_EQ(my.groups(0).viewer_state(), pb::GROUP_MEMBER_STATE_MEMBER);
+
+  // A question in the group: open for its author until answered.
+  pb::CreatePostRequest ask;
+  ask.set_body("who owns the budget?");
+  ask.set_kind(common::v1::POST_KIND_QUESTION);
+  ask.set_visibility(common::v1::VISIBILITY_GROUP);
+  ask.set_group_id(group);
+  pb::CreatePostResponse asked;
+  ASSERT_TRUE(feeds_[2]->CreatePost(Ctx(m2.token).get(), ask, &asked).ok());
+  auto open_questions = [&] {
+    pb::ListMyOpenQuestionsRequest req;
+    pb::ListMyOpenQuestionsResponse resp;
+    EXPECT_TRUE(feeds_[1]->ListMyOpenQuestions(Ctx(m2.token).get(), req, &resp).ok());
+    std::vector<uint64_t> ids;
+    for (const auto& p : resp.posts()) ids.push_back(p.id());
+    return ids;
+  };
+  EXPECT_TRUE(
+      Eventually([&] { return open_questions() == std::vector<uint64_t>{asked.post().id()}; }));
+  pb::CreateCommentRequest answer;
+  answer.set_post_id(asked.post().id());
+  answer.set_body("I do");
+  pb::CreateCommentResponse answered;
+  ASSERT_TRUE(feeds_[1]->CreateComment(Ctx(owner.token).get(), answer, &answered).ok());
+  pb::AcceptAnswerRequest accept;
+  accept.set_post_id(asked.post().id());
+  accept.set_comment_id(answered.comment().id());
+  pb::AcceptAnswerResponse accepted;
+  s = feeds_[2]->AcceptAnswer(Ctx(m2.token).get(), accept, &accepted);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(accepted.post().accepted_comment_id(), answered.comment().id());
+  EXPECT_TRUE(open_questions().empty());
+
+  // Removing a member (through another shard) takes the group out of their home.
+  pb::RemoveGroupMemberRequest remove;
+  remove.set_group_id(group);
+  remove.set_user_id(m1.id);
+  pb::RemoveGroupMemberResponse removed;
+  ASSERT_TRUE(feeds_[2]->RemoveGroupMember(Ctx(owner.token).get(), remove, &removed).ok());
+  EXPECT_TRUE(Eventually([&] { return HomeIds(m1, 0).empty(); }));
+  pb::GetPostRequest get;
+  get.set_post_id(id);
+  pb::GetPostResponse got;
+  EXPECT_EQ(feeds_[1]->GetPost(Ctx(m1.token).get(), get, &got).error_code(), grpc::NOT_FOUND);
+
+  // Org insights add up every shard's counters.
+  pb::GetParticipationInsightsRequest ins;
+  pb::GetParticipationInsightsResponse insights;
+  s = feeds_[1]->GetParticipationInsights(Ctx(admin_.token).get(), ins, &insights);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(insights.insights().post_count(), 2u);
+  EXPECT_EQ(insights.insights().active_posters(), 1u);
+  EXPECT_EQ(insights.insights().comment_count(), 1u);
+  EXPECT_EQ(insights.insights().question_count(), 1u);
+  EXPECT_DOUBLE_EQ(insights.insights().answered_question_rate(), 1.0);
+  EXPECT_DOUBLE_EQ(insights.insights().median_post_reach(), 2.0);  // three members, less the author
+}
+
+// A public group with more members than --fanout_push_threshold (4) is pulled
+// by its members' shards, like a heavy author.
+TEST_F(ShardedFeedTest, LargeGroupsArePulledAcrossShards) {
+  auto people = People(2);
+  std::vector<Account> members;
+  for (int i = 0; i < kShards; ++i) {
+    for (const auto& a : people[i]) members.push_back(a);
+  }
+  ASSERT_GE(members.size(), 6u);
+  members.resize(6);
+  pb::CreateGroupRequest create;
+  create.set_name("Everyone");
+  create.set_privacy(common::v1::GROUP_PRIVACY_PUBLIC);
+  pb::CreateGroupResponse created;
+  ASSERT_TRUE(feeds_[0]->CreateGroup(Ctx(members[0].token).get(), create, &created).ok());
+  for (size_t i = 1; i < members.size(); ++i) {
+    pb::JoinGroupRequest join;
+    join.set_group_id(created.group().id());
+    pb::JoinGroupResponse jr;
+    ASSERT_TRUE(feeds_[i % kShards]->JoinGroup(Ctx(members[i].token).get(), join, &jr).ok());
+  }
+  std::vector<uint64_t> posts;
+  for (int i = 0; i < 3; ++i) {
+    pb::CreatePostRequest post;
+    post.set_body("all hands " + std::to_string(i));
+    post.set_visibility(common::v1::VISIBILITY_GROUP);
+    post.set_group_id(created.group().id());
+    pb::CreatePostResponse posted;
+    ASSERT_TRUE(feeds_[i]->CreatePost(Ctx(members[5].token).get(), post, &posted).ok());
+    posts.push_back(posted.post().id());
+  }
+  std::sort(posts.rbegin(), posts.rend());
+  for (const auto& m : members) {
+    EXPECT_TRUE(Eventually([&] { return HomeIds(m, 2) == posts; }))
+        << "member on shard " << m.shard;
   }
 }
 
