@@ -2,10 +2,12 @@
 """End-to-end: `tools/run` reaches READY on a fresh data dir; every hosted
 service answers grpc.health.v1 Check with SERVING; reflection lists them;
 /metrics shows parley_rpc_requests_total after a call; parleyctl logs in as a
-demo person; SIGTERM stops everything with exit 0.
+demo person, sees the seeded posts and groups, posts, and asks a question in a
+group; SIGTERM stops everything with exit 0.
 
 An independent client (python3-grpcio) speaks raw protobuf bytes, so this
 checks the wire, not our own generated code."""
+import json
 import os
 import re
 import signal
@@ -116,6 +118,28 @@ def main():
                               capture_output=True, text=True, timeout=30)
         check(home.returncode == 0 and "e2e hello #smoke" in home.stdout,
               "the new post is first in the author's home timeline")
+        # Groups and questions: ben is seeded into two public groups, not the private one.
+        groups = subprocess.run(ctl + ["--json", "group", "list"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        listed = json.loads(groups.stdout).get("groups", []) if groups.returncode == 0 else []
+        names = sorted(g.get("name") for g in listed)
+        check(names == ["Coffee Lovers", "Kubernetes Guild"],
+              "parleyctl group list shows the demo groups: %s %s" % (names, groups.stderr.strip()))
+        guild = [g["id"] for g in listed if g.get("name") == "Kubernetes Guild"]
+        if guild:
+            posted = subprocess.run(ctl + ["ask", "--group=" + guild[0], "e2e question #smoke?"],
+                                    env=env, capture_output=True, text=True, timeout=30)
+            check(posted.returncode == 0, "parleyctl ask in a group: " + posted.stderr.strip())
+            timeline = subprocess.run(ctl + ["--json", "group", "timeline", guild[0]], env=env,
+                                      capture_output=True, text=True, timeout=30)
+            posts = json.loads(timeline.stdout).get("posts", []) if timeline.returncode == 0 else []
+            check(len(posts) > 1 and posts[0].get("body") == "e2e question #smoke?"
+                  and posts[0].get("kind") == "POST_KIND_QUESTION",
+                  "the question is first on the group's timeline: " + timeline.stderr.strip())
+            mine = subprocess.run(ctl + ["--json", "questions"], env=env,
+                                  capture_output=True, text=True, timeout=30)
+            check(mine.returncode == 0 and "e2e question #smoke?" in mine.stdout,
+                  "parleyctl questions lists the open question: " + mine.stderr.strip())
         body = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
         check('method="Login"' in body and 'service="parley.identity.v1.IdentityService"' in body,
               "/metrics counts identity RPCs")

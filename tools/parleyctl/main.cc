@@ -54,10 +54,18 @@ ABSL_FLAG(std::string, department, "", "user update: department");
 ABSL_FLAG(std::string, location, "", "user update: location");
 ABSL_FLAG(std::string, skills, "", "user update: comma-separated skills");
 ABSL_FLAG(std::string, bio, "", "user update: bio");
-ABSL_FLAG(int, page_size, 20, "user list, timeline, thread: page size (1..100)");
-ABSL_FLAG(std::string, page_token, "",
-          "user list, timeline, thread: continue from this page token");
-ABSL_FLAG(bool, question, false, "post: ask a question instead of posting a status");
+ABSL_FLAG(int, page_size, 20, "lists, timelines, thread: page size (1..100)");
+ABSL_FLAG(std::string, page_token, "", "lists, timelines, thread: continue from this page token");
+ABSL_FLAG(bool, question, false, "post: a question instead of a status (like ask)");
+ABSL_FLAG(uint64_t, group, 0,
+          "post, ask: post in this group; insights: this group instead of the organisation");
+ABSL_FLAG(std::string, description, "", "group create: what the group is about");
+ABSL_FLAG(bool, private, false,
+          "group create: only members see the group's content; joining needs an invitation or "
+          "an admin's approval");
+ABSL_FLAG(std::string, state, "",
+          "group members: list pending invitations (invited) or requests (requested) instead");
+ABSL_FLAG(int, days, 30, "insights: the last N days, today included (1..366)");
 ABSL_FLAG(bool, followers_only, false,
           "post: only your followers may read it (default: the organisation's default)");
 ABSL_FLAG(uint64_t, reply_to, 0, "comment: reply to this comment of the post");
@@ -82,13 +90,31 @@ usage: parleyctl [--addr=HOST:PORT] [--json] COMMAND [ARGS]
   invite [--role=member|admin|guest]   create an invite code (org admins)
   register DOMAIN HANDLE "NAME" --invite=CODE
   user get ID | user list | user update [--title=.. --skills=a,b ...]
-  post "TEXT" [--question] [--followers_only]
+  post "TEXT" [--question] [--followers_only | --group=GROUP_ID]
+  ask "TEXT" [--group=GROUP_ID]        post a question
+  accept POST_ID COMMENT_ID            accept a comment as the answer to your question
+  questions                            your questions without an accepted answer
   comment POST_ID "TEXT" [--reply_to=COMMENT_ID]
   like POST_ID | like --comment COMMENT_ID   (unlike the same way)
   follow USER | unfollow USER          USER: a numeric id, a handle, @handle or handle@domain
   timeline [home | user [USER]]        newest posts first (--page_size, --page_token)
   thread POST_ID                       a post, its comments and their replies
-  seed-demo                            create the demo organisations, people and posts (once))";
+  group create "NAME" [--description=TEXT] [--private]   you become its admin
+  group list                           your groups (--page_size, --page_token as for timelines)
+  group show GROUP_ID                  one group
+  group join GROUP_ID                  join; a private group: ask to join (an admin approves)
+  group leave GROUP_ID                 leave, withdraw a request or decline an invitation
+  group invite GROUP_ID USER           invite (any member of a public group, admins of a private)
+  group approve GROUP_ID USER | group decline GROUP_ID USER   answer a join request (admins)
+  group remove GROUP_ID USER | group promote GROUP_ID USER    (group admins)
+  group members GROUP_ID [--state=invited|requested]   members, or pending invitations/requests
+  group timeline GROUP_ID | group questions GROUP_ID   its posts; its unanswered questions
+  group archive GROUP_ID               make it read-only (group or org admins)
+  group mute GROUP_ID | group unmute GROUP_ID   its posts leave (return to) your home timeline
+  insights [--group=GROUP_ID] [--days=N]   participation over the last N days (default 30;
+                                       org admins, or the group's admins)
+  seed-demo                            create the demo organisations, people, posts and groups
+                                       (once))";
 
 struct Credentials {
   std::string addr, access_token, refresh_token;
@@ -528,19 +554,54 @@ std::string OneLine(absl::string_view text, size_t max_chars) {
   return out;
 }
 
+// "in GROUPNAME" for a group post, "answered" or "unanswered" for a question, comma-separated.
+std::string PostNotes(const feedpb::Post& p) {
+  std::vector<std::string> notes;
+  if (p.has_group() && p.group().id() != 0) notes.push_back("in " + OneLine(p.group().name(), 30));
+  if (p.kind() == commonpb::POST_KIND_QUESTION)
+    notes.push_back(p.accepted_comment_id() != 0 ? "answered" : "unanswered");
+  return absl::StrJoin(notes, ", ");
+}
+
 void PrintPosts(const std::vector<feedpb::Post>& posts, const std::string& next_page_token) {
   std::vector<std::vector<std::string>> rows;
   for (const auto& p : posts) {
     rows.push_back({absl::StrCat(p.id()), HandleOf(p.author()), FormatTime(p.create_time()),
-                    absl::StrCat(p.like_count()), absl::StrCat(p.comment_count()),
+                    absl::StrCat(p.like_count()), absl::StrCat(p.comment_count()), PostNotes(p),
                     OneLine(p.body(), 60)});
   }
-  PrintTable({"ID", "AUTHOR", "TIME", "LIKES", "COMMENTS", "BODY"}, rows);
+  PrintTable({"ID", "AUTHOR", "TIME", "LIKES", "COMMENTS", "NOTES", "BODY"}, rows);
   if (!next_page_token.empty()) std::cout << "next: --page_token=" << next_page_token << "\n";
 }
 
-// Replies are indented under their top-level comment.
-std::vector<std::string> CommentRow(const feedpb::Comment& c) {
+using FeedStub = feedpb::FeedService::Stub;
+// A FeedService call, e.g. &FeedStub::ListHomeTimeline.
+template <typename Request, typename Response>
+using FeedRpc = grpc::Status (FeedStub::*)(grpc::ClientContext*, const Request&, Response*);
+
+// --page_size and --page_token.
+template <typename Request>
+void SetPage(Request* req) {
+  req->set_page_size(absl::GetFlag(FLAGS_page_size));
+  req->set_page_token(absl::GetFlag(FLAGS_page_token));
+}
+
+// One page of posts (--page_size, --page_token) from a list call: JSON or a table.
+template <typename Request, typename Response>
+int ListPosts(Client& client, const std::string& cmd, Request req, FeedRpc<Request, Response> rpc) {
+  SetPage(&req);
+  Response resp;
+  grpc::Status s = (client.feed_.get()->*rpc)(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail(cmd, s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(resp);
+  else
+    PrintPosts({resp.posts().begin(), resp.posts().end()}, resp.next_page_token());
+  return 0;
+}
+
+// Replies are indented under their top-level comment; a question's accepted answer is marked.
+std::vector<std::string> CommentRow(const feedpb::Comment& c, bool accepted = false) {
   const bool reply = c.parent_comment_id() != 0;
   const std::string indent = reply ? "  " : "";
   return {indent + absl::StrCat(c.id()),
@@ -548,22 +609,31 @@ std::vector<std::string> CommentRow(const feedpb::Comment& c) {
           FormatTime(c.create_time()),
           absl::StrCat(c.like_count()),
           reply ? "" : absl::StrCat(c.reply_count()),
-          indent + OneLine(c.body(), 80)};
+          indent + (accepted ? "[accepted answer] " : "") + OneLine(c.body(), 80)};
 }
 
 void PrintComments(const std::vector<std::vector<std::string>>& rows) {
   PrintTable({"ID", "AUTHOR", "TIME", "LIKES", "REPLIES", "COMMENT"}, rows);
 }
 
-int Post(Client& client, const std::vector<std::string>& args) {
-  if (args.size() != 1) Usage("post: one \"TEXT\" argument (quote it)");
+// `post`, or `ask` (question: a question whatever --question says).
+int Post(Client& client, const std::vector<std::string>& args, bool question) {
+  const std::string cmd = question ? "ask" : "post";
+  if (args.size() != 1) Usage(cmd + ": one \"TEXT\" argument (quote it)");
   feedpb::CreatePostRequest req;
   req.set_body(args[0]);
-  if (absl::GetFlag(FLAGS_question)) req.set_kind(commonpb::POST_KIND_QUESTION);
+  if (question || absl::GetFlag(FLAGS_question)) req.set_kind(commonpb::POST_KIND_QUESTION);
+  const uint64_t group_id = absl::GetFlag(FLAGS_group);
+  if (group_id != 0 && absl::GetFlag(FLAGS_followers_only))
+    Usage(cmd + ": --group and --followers_only exclude each other");
+  if (group_id != 0) {
+    req.set_visibility(commonpb::VISIBILITY_GROUP);
+    req.set_group_id(group_id);
+  }
   if (absl::GetFlag(FLAGS_followers_only)) req.set_visibility(commonpb::VISIBILITY_FOLLOWERS);
   feedpb::CreatePostResponse resp;
   grpc::Status s = client.feed_->CreatePost(client.Ctx(client.UserToken()).get(), req, &resp);
-  if (!s.ok()) Fail("post", s);
+  if (!s.ok()) Fail(cmd, s);
   if (absl::GetFlag(FLAGS_json))
     PrintJson(resp.post());
   else
@@ -662,20 +732,11 @@ int Timeline(Client& client, const std::vector<std::string>& args) {
   if ((which != "home" && which != "user") || (which == "home" && args.size() > 1) ||
       args.size() > 2)
     Usage("timeline: home, or user [USER]");
-  const std::string token = client.UserToken();
   if (which == "home") {
-    feedpb::ListHomeTimelineRequest req;
-    req.set_page_size(absl::GetFlag(FLAGS_page_size));
-    req.set_page_token(absl::GetFlag(FLAGS_page_token));
-    feedpb::ListHomeTimelineResponse resp;
-    grpc::Status s = client.feed_->ListHomeTimeline(client.Ctx(token).get(), req, &resp);
-    if (!s.ok()) Fail("timeline home", s);
-    if (absl::GetFlag(FLAGS_json))
-      PrintJson(resp);
-    else
-      PrintPosts({resp.posts().begin(), resp.posts().end()}, resp.next_page_token());
-    return 0;
+    return ListPosts(client, "timeline home", feedpb::ListHomeTimelineRequest(),
+                     &FeedStub::ListHomeTimeline);
   }
+  const std::string token = client.UserToken();
   feedpb::ListUserTimelineRequest req;
   if (args.size() == 2) {
     req.set_user_id(ResolveUser(client, token, "timeline user", args[1]));
@@ -685,16 +746,7 @@ int Timeline(Client& client, const std::vector<std::string>& args) {
     if (!s.ok()) Fail("timeline user", s);
     req.set_user_id(me.user().id());
   }
-  req.set_page_size(absl::GetFlag(FLAGS_page_size));
-  req.set_page_token(absl::GetFlag(FLAGS_page_token));
-  feedpb::ListUserTimelineResponse resp;
-  grpc::Status s = client.feed_->ListUserTimeline(client.Ctx(token).get(), req, &resp);
-  if (!s.ok()) Fail("timeline user", s);
-  if (absl::GetFlag(FLAGS_json))
-    PrintJson(resp);
-  else
-    PrintPosts({resp.posts().begin(), resp.posts().end()}, resp.next_page_token());
-  return 0;
+  return ListPosts(client, "timeline user", req, &FeedStub::ListUserTimeline);
 }
 
 // A post and one page of its top-level comments (--page_size, --page_token), each followed by
@@ -704,8 +756,7 @@ int Thread(Client& client, const std::vector<std::string>& args) {
   const std::string token = client.UserToken();
   feedpb::GetThreadRequest req;
   req.set_post_id(ParseId("thread: POST_ID", args[0]));
-  req.set_page_size(absl::GetFlag(FLAGS_page_size));
-  req.set_page_token(absl::GetFlag(FLAGS_page_token));
+  SetPage(&req);
   feedpb::GetThreadResponse thread;
   grpc::Status s = client.feed_->GetThread(client.Ctx(token).get(), req, &thread);
   if (!s.ok()) Fail("thread", s);
@@ -738,27 +789,370 @@ int Thread(Client& client, const std::vector<std::string>& args) {
     return 0;
   }
   const feedpb::Post& p = thread.post();
+  const std::string notes = PostNotes(p);
   std::cout << "post " << p.id() << " by " << p.author().display_name() << " ("
             << HandleOf(p.author()) << "), " << FormatTime(p.create_time()) << "\n"
             << p.like_count() << " likes, " << p.comment_count() << " comments"
             << (p.kind() == commonpb::POST_KIND_QUESTION ? ", question" : "")
+            << (notes.empty() ? "" : ", " + notes)
             << (p.visibility() == commonpb::VISIBILITY_FOLLOWERS ? ", followers only" : "")
             << (p.viewer_has_liked() ? ", liked by you" : "") << "\n\n"
             << p.body() << "\n\n";
+  // The accepted answer may be on another page of comments: shown here whatever the page.
+  const uint64_t accepted = p.accepted_comment_id();
+  if (thread.has_accepted_answer() && accepted != 0) {
+    const feedpb::Comment& a = thread.accepted_answer();
+    std::cout << "accepted answer (comment " << a.id() << ") by " << a.author().display_name()
+              << " (" << HandleOf(a.author()) << "), " << FormatTime(a.create_time()) << ":\n"
+              << a.body() << "\n\n";
+  }
   if (thread.comments().empty() && absl::GetFlag(FLAGS_page_token).empty()) {
     std::cout << "no comments\n";
     return 0;
   }
   std::vector<std::vector<std::string>> rows;
   for (const auto& c : thread.comments()) {
-    rows.push_back(CommentRow(c));
+    rows.push_back(CommentRow(c, accepted != 0 && c.id() == accepted));
     auto it = replies.find(c.id());
     if (it == replies.end()) continue;
-    for (const auto& r : it->second.comments()) rows.push_back(CommentRow(r));
+    for (const auto& r : it->second.comments())
+      rows.push_back(CommentRow(r, accepted != 0 && r.id() == accepted));
   }
   PrintComments(rows);
   if (!thread.next_page_token().empty())
     std::cout << "next: --page_token=" << thread.next_page_token() << "\n";
+  return 0;
+}
+
+// --- Questions, groups, insights ---
+
+int Accept(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2) Usage("accept: POST_ID COMMENT_ID");
+  feedpb::AcceptAnswerRequest req;
+  req.set_post_id(ParseId("accept: POST_ID", args[0]));
+  req.set_comment_id(ParseId("accept: COMMENT_ID", args[1]));
+  feedpb::AcceptAnswerResponse resp;
+  grpc::Status s = client.feed_->AcceptAnswer(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("accept", s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(resp.post());
+  else
+    PrintPosts({resp.post()}, "");
+  return 0;
+}
+
+int Questions(Client& client, const std::vector<std::string>& args) {
+  if (!args.empty()) Usage("questions: no arguments (--page_size, --page_token)");
+  return ListPosts(client, "questions", feedpb::ListMyOpenQuestionsRequest(),
+                   &FeedStub::ListMyOpenQuestions);
+}
+
+std::string GroupStateName(feedpb::GroupMemberState s) {
+  return absl::AsciiStrToLower(
+      absl::StripPrefix(feedpb::GroupMemberState_Name(s), "GROUP_MEMBER_STATE_"));
+}
+
+std::string PrivacyName(commonpb::GroupPrivacy p) {
+  return absl::AsciiStrToLower(absl::StripPrefix(commonpb::GroupPrivacy_Name(p), "GROUP_PRIVACY_"));
+}
+
+// The member count, "-" where it is hidden (a private group the caller is not in).
+std::string MemberCount(const feedpb::Group& g) {
+  const bool member = g.viewer_state() == feedpb::GROUP_MEMBER_STATE_MEMBER ||
+                      g.viewer_state() == feedpb::GROUP_MEMBER_STATE_ADMIN;
+  if (g.privacy() == commonpb::GROUP_PRIVACY_PRIVATE && !member) return "-";
+  return absl::StrCat(g.member_count());
+}
+
+void PrintGroups(const std::vector<feedpb::Group>& groups, const std::string& next_page_token) {
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& g : groups) {
+    rows.push_back({absl::StrCat(g.id()), OneLine(g.name(), 40), PrivacyName(g.privacy()),
+                    MemberCount(g), GroupStateName(g.viewer_state()),
+                    g.archived() ? "archived" : ""});
+  }
+  PrintTable({"ID", "NAME", "PRIVACY", "MEMBERS", "YOU", "STATUS"}, rows);
+  if (!next_page_token.empty()) std::cout << "next: --page_token=" << next_page_token << "\n";
+}
+
+grpc::Status FetchGroup(Client& client, const std::string& token, uint64_t id,
+                        feedpb::Group* group) {
+  feedpb::GetGroupRequest req;
+  req.set_group_id(id);
+  feedpb::GetGroupResponse resp;
+  grpc::Status s = client.feed_->GetGroup(client.Ctx(token).get(), req, &resp);
+  if (s.ok()) *group = resp.group();
+  return s;
+}
+
+int GroupCreate(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2) Usage("group create: \"NAME\" [--description=TEXT] [--private]");
+  feedpb::CreateGroupRequest req;
+  req.set_name(args[1]);
+  req.set_description(absl::GetFlag(FLAGS_description));
+  req.set_privacy(absl::GetFlag(FLAGS_private) ? commonpb::GROUP_PRIVACY_PRIVATE
+                                               : commonpb::GROUP_PRIVACY_PUBLIC);
+  feedpb::CreateGroupResponse resp;
+  grpc::Status s = client.feed_->CreateGroup(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("group create", s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(resp.group());
+  else
+    PrintGroups({resp.group()}, "");
+  return 0;
+}
+
+int GroupList(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage("group list: no arguments (--page_size, --page_token)");
+  feedpb::ListMyGroupsRequest req;
+  SetPage(&req);
+  feedpb::ListMyGroupsResponse resp;
+  grpc::Status s = client.feed_->ListMyGroups(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("group list", s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(resp);
+  else
+    PrintGroups({resp.groups().begin(), resp.groups().end()}, resp.next_page_token());
+  return 0;
+}
+
+int GroupShow(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2) Usage("group show: GROUP_ID");
+  feedpb::Group g;
+  grpc::Status s =
+      FetchGroup(client, client.UserToken(), ParseId("group show: GROUP_ID", args[1]), &g);
+  if (!s.ok()) Fail("group show", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(g);
+    return 0;
+  }
+  PrintTable({"FIELD", "VALUE"},
+             {{"id", absl::StrCat(g.id())},
+              {"name", g.name()},
+              {"description", OneLine(g.description(), 2000)},
+              {"privacy", PrivacyName(g.privacy())},
+              {"members", MemberCount(g)},
+              {"archived", g.archived() ? "yes" : "no"},
+              {"created", g.has_create_time() ? FormatTime(g.create_time()) : "-"},
+              {"you", GroupStateName(g.viewer_state())}});
+  return 0;
+}
+
+// Joins a public group, or a private one the caller is invited to. A private group without an
+// invitation gets a join request instead, for one of its admins to approve.
+int GroupJoin(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2) Usage("group join: GROUP_ID");
+  const uint64_t id = ParseId("group join: GROUP_ID", args[1]);
+  const std::string token = client.UserToken();
+  feedpb::JoinGroupRequest req;
+  req.set_group_id(id);
+  feedpb::JoinGroupResponse resp;
+  grpc::Status s = client.feed_->JoinGroup(client.Ctx(token).get(), req, &resp);
+  if (s.ok()) {
+    if (absl::GetFlag(FLAGS_json))
+      PrintJson(resp.group());
+    else
+      std::cout << "joined " << resp.group().name() << " (group " << id << ", "
+                << resp.group().member_count() << " members)\n";
+    return 0;
+  }
+  feedpb::Group group;
+  if (s.error_code() != grpc::StatusCode::FAILED_PRECONDITION ||
+      !FetchGroup(client, token, id, &group).ok() ||
+      group.privacy() != commonpb::GROUP_PRIVACY_PRIVATE)
+    Fail("group join", s);
+  feedpb::RequestToJoinGroupRequest ask;
+  ask.set_group_id(id);
+  feedpb::RequestToJoinGroupResponse asked;
+  s = client.feed_->RequestToJoinGroup(client.Ctx(token).get(), ask, &asked);
+  if (!s.ok()) Fail("group join: ask to join", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    s = FetchGroup(client, token, id, &group);  // now with viewer_state REQUESTED
+    if (!s.ok()) Fail("group join", s);
+    PrintJson(group);
+  } else {
+    std::cout << "asked to join " << group.name() << " (group " << id
+              << "); a group admin must approve\n";
+  }
+  return 0;
+}
+
+// Requests that name a person besides the group.
+template <typename Request>
+concept NamesPerson = requires(Request& r) {
+  r.set_user_id(uint64_t{0});
+};
+
+// `group SUB GROUP_ID [USER]`: one call naming a group, and a person when the request has
+// user_id. Prints `done` with {group} and {user} filled in (or the response with --json).
+template <typename Request, typename Response>
+int GroupCall(Client& client, const std::vector<std::string>& args, FeedRpc<Request, Response> rpc,
+              const std::string& done) {
+  constexpr bool kPerson = NamesPerson<Request>;
+  const std::string cmd = "group " + args[0];
+  if (args.size() != (kPerson ? 3u : 2u)) Usage(cmd + (kPerson ? ": GROUP_ID USER" : ": GROUP_ID"));
+  const uint64_t group_id = ParseId(cmd + ": GROUP_ID", args[1]);
+  const std::string token = client.UserToken();
+  Request req;
+  req.set_group_id(group_id);
+  std::string who;
+  if constexpr (kPerson) {
+    req.set_user_id(ResolveUser(client, token, cmd, args[2]));
+    who = absl::StrCat(args[2], " (user ", req.user_id(), ")");
+  }
+  Response resp;
+  grpc::Status s = (client.feed_.get()->*rpc)(client.Ctx(token).get(), req, &resp);
+  if (!s.ok()) Fail(cmd, s);
+  if (absl::GetFlag(FLAGS_json))
+    PrintJson(resp);
+  else
+    std::cout << absl::StrReplaceAll(done, {{"{group}", absl::StrCat(group_id)}, {"{user}", who}})
+              << "\n";
+  return 0;
+}
+
+int GroupMembers(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2) Usage("group members: GROUP_ID [--state=invited|requested]");
+  feedpb::ListGroupMembersRequest req;
+  req.set_group_id(ParseId("group members: GROUP_ID", args[1]));
+  const std::string state = absl::GetFlag(FLAGS_state);
+  if (state == "invited") {
+    req.set_state(feedpb::GROUP_MEMBER_STATE_INVITED);
+  } else if (state == "requested") {
+    req.set_state(feedpb::GROUP_MEMBER_STATE_REQUESTED);
+  } else if (!state.empty()) {
+    Usage("group members: --state is invited or requested (members and admins without it)");
+  }
+  SetPage(&req);
+  feedpb::ListGroupMembersResponse resp;
+  grpc::Status s = client.feed_->ListGroupMembers(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("group members", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& m : resp.members()) {
+    rows.push_back({absl::StrCat(m.user().id()), HandleOf(m.user()), m.user().display_name(),
+                    GroupStateName(m.state()), FormatTime(m.update_time())});
+  }
+  PrintTable({"ID", "HANDLE", "NAME", "STATE", "SINCE"}, rows);
+  if (!resp.next_page_token().empty())
+    std::cout << "next: --page_token=" << resp.next_page_token() << "\n";
+  return 0;
+}
+
+int Group(Client& client, const std::vector<std::string>& args) {
+  const std::string sub = args.empty() ? "" : args[0];
+  if (sub == "create") return GroupCreate(client, args);
+  if (sub == "list") return GroupList(client, args);
+  if (sub == "show") return GroupShow(client, args);
+  if (sub == "join") return GroupJoin(client, args);
+  if (sub == "members") return GroupMembers(client, args);
+  if (sub == "timeline" || sub == "questions") {
+    if (args.size() != 2) Usage("group " + sub + ": GROUP_ID");
+    const uint64_t id = ParseId("group " + sub + ": GROUP_ID", args[1]);
+    if (sub == "timeline") {
+      feedpb::ListGroupTimelineRequest req;
+      req.set_group_id(id);
+      return ListPosts(client, "group timeline", req, &FeedStub::ListGroupTimeline);
+    }
+    feedpb::ListGroupUnansweredQuestionsRequest req;
+    req.set_group_id(id);
+    return ListPosts(client, "group questions", req, &FeedStub::ListGroupUnansweredQuestions);
+  }
+  if (sub == "leave") return GroupCall(client, args, &FeedStub::LeaveGroup, "left group {group}");
+  if (sub == "invite")
+    return GroupCall(client, args, &FeedStub::InviteToGroup,
+                     "invited {user} to group {group}; they accept with "
+                     "`parleyctl group join {group}`");
+  if (sub == "approve")
+    return GroupCall(client, args, &FeedStub::ApproveJoinRequest,
+                     "{user} is now a member of group {group}");
+  if (sub == "decline")
+    return GroupCall(client, args, &FeedStub::DeclineJoinRequest,
+                     "declined the request of {user} to join group {group}");
+  if (sub == "remove")
+    return GroupCall(client, args, &FeedStub::RemoveGroupMember,
+                     "removed {user} from group {group}");
+  if (sub == "promote")
+    return GroupCall(client, args, &FeedStub::PromoteGroupMember,
+                     "{user} is now an admin of group {group}");
+  if (sub == "archive")
+    return GroupCall(client, args, &FeedStub::ArchiveGroup,
+                     "archived group {group}: its content stays readable; nothing new is posted "
+                     "and nobody joins");
+  if (sub == "mute")
+    return GroupCall(client, args, &FeedStub::MuteGroup,
+                     "muted group {group}: its posts leave your home timeline");
+  if (sub == "unmute")
+    return GroupCall(client, args, &FeedStub::UnmuteGroup, "unmuted group {group}");
+  Usage(
+      "group: create, list, show, join, leave, invite, approve, decline, remove, promote, members, "
+      "timeline, questions, archive, mute or unmute");
+}
+
+// `value` with `decimals` digits after the point.
+std::string Fixed(double value, int decimals) {
+  std::ostringstream out;
+  out.precision(decimals);
+  out << std::fixed << value;
+  return out.str();
+}
+
+int Insights(Client& client, const std::vector<std::string>& args) {
+  if (!args.empty()) Usage("insights: no arguments ([--group=GROUP_ID] [--days=N])");
+  const int days = absl::GetFlag(FLAGS_days);
+  if (days < 1) Usage("insights: --days must be at least 1");
+  // The server rounds the window outwards to whole UTC days: from N-1 days ago until now, it
+  // covers the last N days, today included.
+  const absl::Time now = absl::Now();
+  feedpb::GetParticipationInsightsRequest req;
+  req.set_group_id(absl::GetFlag(FLAGS_group));
+  req.mutable_start_time()->set_seconds(absl::ToUnixSeconds(now - absl::Hours(24) * (days - 1)));
+  req.mutable_end_time()->set_seconds(absl::ToUnixSeconds(now));
+  const std::string token = client.UserToken();
+  feedpb::GetParticipationInsightsResponse resp;
+  grpc::Status s = client.feed_->GetParticipationInsights(client.Ctx(token).get(), req, &resp);
+  if (!s.ok()) Fail("insights", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  const feedpb::ParticipationInsights& ins = resp.insights();
+  std::string scope = "organisation";
+  if (req.group_id() != 0) {
+    feedpb::Group g;
+    scope = FetchGroup(client, token, req.group_id(), &g).ok()
+                ? absl::StrCat(g.name(), " (group ", g.id(), ")")
+                : absl::StrCat("group ", req.group_id());
+  }
+  // The window's end is exclusive: the midnight after its last day.
+  auto day = [](int64_t unix_seconds) {
+    return absl::FormatTime("%Y-%m-%d", absl::FromUnixSeconds(unix_seconds), absl::UTCTimeZone());
+  };
+  const int64_t start = ins.start_time().seconds(), end = ins.end_time().seconds();
+  const absl::Duration to_answer = absl::Seconds(ins.median_time_to_answer().seconds()) +
+                                   absl::Nanoseconds(ins.median_time_to_answer().nanos());
+  PrintTable(
+      {"FIELD", "VALUE"},
+      {{"scope", scope},
+       {"window",
+        absl::StrCat(day(start), " to ", day(end - 1), " UTC (", (end - start) / 86400, " days)")},
+       {"active posters", absl::StrCat(ins.active_posters())},
+       {"posts", absl::StrCat(ins.post_count())},
+       {"comments", absl::StrCat(ins.comment_count())},
+       {"top 15% posters' share of posts", Fixed(100 * ins.top_posters_post_share(), 1) + "%"},
+       {"gini coefficient of posts per poster", Fixed(ins.post_gini_coefficient(), 2)},
+       {"posts per day", Fixed(ins.posts_per_day(), 2)},
+       {"comments per day", Fixed(ins.comments_per_day(), 2)},
+       {"median post reach (people)", absl::StrCat(ins.median_post_reach())},
+       {"questions", absl::StrCat(ins.question_count())},
+       {"answered questions", Fixed(100 * ins.answered_question_rate(), 1) + "%"},
+       {"median time to answer",
+        ins.answered_question_rate() > 0
+            ? absl::FormatDuration(absl::Trunc(to_answer, absl::Seconds(1)))
+            : "-"}});
   return 0;
 }
 
@@ -799,7 +1193,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (cmd == "user") return User(client, rest);
-  if (cmd == "post") return Post(client, rest);
+  if (cmd == "post") return Post(client, rest, false);
+  if (cmd == "ask") return Post(client, rest, true);
+  if (cmd == "accept") return Accept(client, rest);
+  if (cmd == "questions") return Questions(client, rest);
+  if (cmd == "group") return Group(client, rest);
+  if (cmd == "insights") return Insights(client, rest);
   if (cmd == "comment") return Comment(client, rest);
   if (cmd == "like" || cmd == "unlike") return Like(client, rest, cmd == "like");
   if (cmd == "follow" || cmd == "unfollow") return Follow(client, rest, cmd == "follow");
