@@ -624,5 +624,90 @@ TEST_F(SubscribedFeedTest, EventsReachSubscribersExactlyOnce) {
   EXPECT_EQ(subscriber_->Count(E::kPostCreated), 1);
 }
 
+// The group and question events notifications are built on: each once, and
+// none for calls that change nothing.
+TEST_F(SubscribedFeedTest, GroupAndAnswerEventsReachSubscribersExactlyOnce) {
+  using E = events::v1::Event;
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  Account cat = AddUser("acme.example", "cat");
+  pb::CreateGroupRequest cg;
+  cg.set_name("Leadership");
+  cg.set_privacy(common::v1::GROUP_PRIVACY_PRIVATE);
+  pb::CreateGroupResponse group;
+  ASSERT_TRUE(stub_->CreateGroup(Ctx(ana.token).get(), cg, &group).ok());
+  const uint64_t g = group.group().id();
+  pb::InviteToGroupRequest inv;
+  inv.set_group_id(g);
+  inv.set_user_id(bob.id);
+  pb::InviteToGroupResponse invr;
+  ASSERT_TRUE(stub_->InviteToGroup(Ctx(ana.token).get(), inv, &invr).ok());
+  ASSERT_TRUE(stub_->InviteToGroup(Ctx(ana.token).get(), inv, &invr).ok());  // no second event
+  pb::JoinGroupRequest join;
+  join.set_group_id(g);
+  pb::JoinGroupResponse joined;
+  ASSERT_TRUE(stub_->JoinGroup(Ctx(bob.token).get(), join, &joined).ok());
+  ASSERT_TRUE(stub_->JoinGroup(Ctx(bob.token).get(), join, &joined).ok());
+  pb::RequestToJoinGroupRequest rj;
+  rj.set_group_id(g);
+  pb::RequestToJoinGroupResponse rjr;
+  ASSERT_TRUE(stub_->RequestToJoinGroup(Ctx(cat.token).get(), rj, &rjr).ok());
+  pb::ApproveJoinRequestRequest ap;
+  ap.set_group_id(g);
+  ap.set_user_id(cat.id);
+  pb::ApproveJoinRequestResponse apr;
+  ASSERT_TRUE(stub_->ApproveJoinRequest(Ctx(ana.token).get(), ap, &apr).ok());
+  pb::CreatePostRequest ask;
+  ask.set_kind(common::v1::POST_KIND_QUESTION);
+  ask.set_visibility(common::v1::VISIBILITY_GROUP);
+  ask.set_group_id(g);
+  ask.set_body("who knows the budget?");
+  pb::CreatePostResponse question;
+  ASSERT_TRUE(stub_->CreatePost(Ctx(ana.token).get(), ask, &question).ok());
+  std::vector<uint64_t> answers;
+  for (const Account& who : {bob, cat}) {
+    pb::CreateCommentRequest cr;
+    cr.set_post_id(question.post().id());
+    cr.set_body("me");
+    pb::CreateCommentResponse c;
+    ASSERT_TRUE(stub_->CreateComment(Ctx(who.token).get(), cr, &c).ok());
+    answers.push_back(c.comment().id());
+  }
+  for (uint64_t answer : {answers[0], answers[0], answers[1]}) {  // the repeat changes nothing
+    pb::AcceptAnswerRequest acc;
+    acc.set_post_id(question.post().id());
+    acc.set_comment_id(answer);
+    pb::AcceptAnswerResponse accr;
+    ASSERT_TRUE(stub_->AcceptAnswer(Ctx(ana.token).get(), acc, &accr).ok());
+  }
+  pb::RemoveGroupMemberRequest rm;
+  rm.set_group_id(g);
+  rm.set_user_id(cat.id);
+  pb::RemoveGroupMemberResponse rmr;
+  ASSERT_TRUE(stub_->RemoveGroupMember(Ctx(ana.token).get(), rm, &rmr).ok());
+  pb::LeaveGroupRequest leave;
+  leave.set_group_id(g);
+  pb::LeaveGroupResponse left;
+  ASSERT_TRUE(stub_->LeaveGroup(Ctx(bob.token).get(), leave, &left).ok());
+  ASSERT_TRUE(stub_->LeaveGroup(Ctx(bob.token).get(), leave, &left).ok());
+  pb::ArchiveGroupRequest ar;
+  ar.set_group_id(g);
+  pb::ArchiveGroupResponse arr;
+  ASSERT_TRUE(stub_->ArchiveGroup(Ctx(ana.token).get(), ar, &arr).ok());
+  ASSERT_TRUE(stub_->ArchiveGroup(Ctx(ana.token).get(), ar, &arr).ok());
+  ASSERT_TRUE(testing::WaitFor([&] { return feed_->feed->outbox()->Pending("notify") == 0; },
+                               absl::Seconds(30)));
+  EXPECT_EQ(subscriber_->Count(E::kGroupCreated), 1);
+  EXPECT_EQ(subscriber_->Count(E::kGroupMemberJoined), 3);  // ana, bob, cat
+  EXPECT_EQ(subscriber_->Count(E::kGroupInvited), 1);
+  EXPECT_EQ(subscriber_->Count(E::kGroupJoinRequested), 1);
+  EXPECT_EQ(subscriber_->Count(E::kGroupJoinApproved), 1);
+  EXPECT_EQ(subscriber_->Count(E::kAnswerAccepted), 2);
+  EXPECT_EQ(subscriber_->Count(E::kGroupMemberRemoved), 1);
+  EXPECT_EQ(subscriber_->Count(E::kGroupMemberLeft), 1);
+  EXPECT_EQ(subscriber_->Count(E::kGroupUpdated), 1);
+  EXPECT_EQ(subscriber_->Count(E::kCommentCreated), 2);
+}
+
 }  // namespace
 }  // namespace parley::feed
