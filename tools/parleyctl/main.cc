@@ -1151,7 +1151,9 @@ int Insights(Client& client, const std::vector<std::string>& args) {
        {"answered questions", Fixed(100 * ins.answered_question_rate(), 1) + "%"},
        {"median time to answer",
         ins.answered_question_rate() > 0
-            ? absl::FormatDuration(absl::Trunc(to_answer, absl::Seconds(1)))
+            ? absl::FormatDuration(absl::Trunc(to_answer, to_answer < absl::Seconds(1)
+                                                              ? absl::Milliseconds(1)
+                                                              : absl::Seconds(1)))
             : "-"}});
   return 0;
 }
