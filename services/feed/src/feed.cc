@@ -419,6 +419,14 @@ absl::StatusOr<std::vector<pb::Post>> Feed::PullRemote(int32_t shard, uint64_t v
   if (!st.ok()) return status::FromGrpc(st);
   rocksdb::WriteBatch batch;
   for (const auto& p : resp.posts()) {
+    if (ShardOfId(p.id()) == options_.shards.self()) {
+      // Homed here: the original is authoritative (a copy from another shard
+      // lacks the accepted answer, and may outlive a delete).
+      auto original = db_->Get(posts_, U64Key(p.id()));
+      if (!original.ok()) return original.status();
+      if (original->has_value()) out.push_back(p);
+      continue;
+    }
     batch.Put(posts_, U64Key(p.id()), p.SerializeAsString());
     out.push_back(p);
   }
@@ -444,7 +452,7 @@ absl::StatusOr<std::vector<Feed::Candidate>> Feed::NewestOf(uint64_t viewer,
       auto ids = GroupPostIds(source, cursor, 1);
       if (!ids.empty()) heap.emplace(ids[0].first, ids[0].second, source, true);
     } else {
-      auto ids = AuthorPostIds(source, cursor, 1);
+      auto ids = AuthorPostIds(source, cursor, 1, /*skip_group_posts=*/true);
       if (!ids.empty()) heap.emplace(ids[0], source, 0, false);
     }
   };
@@ -574,12 +582,14 @@ std::vector<uint64_t> Feed::HeavyFollowees(uint64_t user_id) {
   return out;
 }
 
-std::vector<uint64_t> Feed::AuthorPostIds(uint64_t author, uint64_t before, size_t limit) {
+std::vector<uint64_t> Feed::AuthorPostIds(uint64_t author, uint64_t before, size_t limit,
+                                          bool skip_group_posts) {
   std::vector<uint64_t> out;
   std::string prefix = U64Key(author);
   std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, user_posts_));
   it->Seek(before == 0 ? prefix : DescKey(author, before - 1));
   for (; it->Valid() && it->key().starts_with(prefix) && out.size() < limit; it->Next()) {
+    if (skip_group_posts && !it->value().empty()) continue;  // the value names the group
     out.push_back(DecodeDescU64(absl::string_view(it->key().data() + 8, 8)));
   }
   return out;
@@ -721,12 +731,16 @@ absl::Status Feed::TrimHomes(const std::vector<uint64_t>& owners) {
 
 absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
   const std::string marker = U64Key2('b', owner, author);
+  auto pending = db_->Get(meta_, marker);
+  if (!pending.ok()) return pending.status();
+  if (!pending->has_value()) return absl::OkStatus();  // done already
+  const std::string expected = **pending;
   auto heavy = db_->Get(heavy_, U64Key(author));
   if (!heavy.ok()) return heavy.status();
-  if (heavy->has_value()) return BackfillEntries(owner, marker, {}, true);  // merged when read
+  if (heavy->has_value()) return BackfillEntries(owner, marker, expected, {}, true);
   std::vector<std::array<uint64_t, 3>> entries;
   if (options_.shards.IsLocal(author)) {
-    for (uint64_t id : AuthorPostIds(author, 0, options_.follow_backfill)) {
+    for (uint64_t id : AuthorPostIds(author, 0, options_.follow_backfill, true)) {
       entries.push_back({id, author, 0});
     }
   } else {
@@ -736,14 +750,18 @@ absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
     for (const auto& p : *posts) entries.push_back({p.id(), author, 0});
   }
   const bool complete = entries.size() < options_.follow_backfill;
-  return BackfillEntries(owner, marker, entries, complete);
+  return BackfillEntries(owner, marker, expected, entries, complete);
 }
 
 absl::Status Feed::BackfillGroup(uint64_t owner, uint64_t group) {
   const std::string marker = U64Key2('B', owner, group);
+  auto pending = db_->Get(meta_, marker);
+  if (!pending.ok()) return pending.status();
+  if (!pending->has_value()) return absl::OkStatus();  // done already
+  const std::string expected = **pending;
   auto heavy = db_->Get(heavy_, Key1('g', group));
   if (!heavy.ok()) return heavy.status();
-  if (heavy->has_value()) return BackfillEntries(owner, marker, {}, true);
+  if (heavy->has_value()) return BackfillEntries(owner, marker, expected, {}, true);
   std::vector<std::array<uint64_t, 3>> entries;
   if (ShardOfId(group) == options_.shards.self()) {
     for (auto [id, author] : GroupPostIds(group, 0, options_.follow_backfill)) {
@@ -755,12 +773,19 @@ absl::Status Feed::BackfillGroup(uint64_t owner, uint64_t group) {
     for (const auto& p : *posts) entries.push_back({p.id(), p.author().id(), group});
   }
   const bool complete = entries.size() < options_.follow_backfill;
-  return BackfillEntries(owner, marker, entries, complete);
+  return BackfillEntries(owner, marker, expected, entries, complete);
 }
 
 absl::Status Feed::BackfillEntries(uint64_t owner, const std::string& marker,
+                                   const std::string& expected,
                                    const std::vector<std::array<uint64_t, 3>>& entries,
                                    bool complete) {
+  // An unfollow or leave while the posts were read deletes the marker, and a
+  // new follow or join replaces it (a join's marker holds its order): then
+  // this backfill is stale and writes nothing.
+  auto now_marker = db_->Get(meta_, marker);
+  if (!now_marker.ok()) return now_marker.status();
+  if (!now_marker->has_value() || **now_marker != expected) return absl::OkStatus();
   rocksdb::WriteBatch batch;
   batch.Delete(meta_, marker);  // the backfill is done
   for (const auto& [id, author, group] : entries) {
@@ -1005,6 +1030,21 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   if (!me.ok()) return me.status();
   s = CheckRate(caller.user_id());
   if (!s.ok()) return s;
+  // A group post commits under the groups lock, having checked again that the
+  // author is still a member of a group that is not archived.
+  std::unique_lock<std::mutex> group_lock(groups_mu_, std::defer_lock);
+  if (group.has_value()) {
+    group_lock.lock();
+    const char state = GroupMembership(group->id(), caller.user_id()).state;
+    auto current = ReadGroup(group->id());
+    if (!current.ok()) return current.status();
+    if (state != 'm' && state != 'a') {
+      return absl::PermissionDeniedError("only members post in a group: you left it");
+    }
+    if (!current->has_value() || (*current)->archived()) {
+      return absl::FailedPreconditionError("the group is archived: nothing new is posted");
+    }
+  }
 
   const uint64_t id = ids_->Next();
   post.set_id(id);
@@ -1019,7 +1059,8 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   if (options_.shards.IsLocal(caller.user_id())) {
     // (A group post by someone homed elsewhere reaches their page and their
     // open questions through PostCreated, and their home through fan-out.)
-    batch.Put(user_posts_, DescKey(caller.user_id(), id), "");
+    batch.Put(user_posts_, DescKey(caller.user_id(), id),
+              group_id != 0 ? U64Value(group_id) : std::string());
     // Read-your-write: the author's own home timeline has it at once.
     AddHomeSize(caller.user_id(), 1);
     batch.Put(home_, DescKey(caller.user_id(), id), HomeValue(caller.user_id(), group_id));
@@ -1035,8 +1076,8 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   }
   // Insights: the post, its author and its audience at publication.
   const absl::Time now = ids::TimeOf(id);
-  const uint64_t reach =
-      group_id != 0 ? MemberCount(group_id) - 1 : FollowerCount(caller.user_id());
+  const uint64_t reach = group_id != 0 ? std::max<uint64_t>(MemberCount(group_id), 1) - 1
+                                       : FollowerCount(caller.user_id());
   CountInsight(caller.org_id(), group_id, now, 'p', std::nullopt, &batch);
   CountInsight(caller.org_id(), group_id, now, 'P', caller.user_id(), &batch);
   CountInsight(caller.org_id(), group_id, now, 'R', reach, &batch);
@@ -2020,7 +2061,7 @@ absl::StatusOr<pb::ApplyEventsResponse> Feed::ApplyEvents(const pb::ApplyEventsR
           return absl::OkStatus();
         }
         batch->Put(posts_, U64Key(pc.post_id()), PostFromEvent(e).SerializeAsString());
-        batch->Put(user_posts_, DescKey(pc.author().id(), pc.post_id()), "");
+        batch->Put(user_posts_, DescKey(pc.author().id(), pc.post_id()), U64Value(pc.group().id()));
         if (pc.kind() == common::v1::POST_KIND_QUESTION) {
           batch->Put(questions_, DescKey2('o', pc.author().id(), pc.post_id()), "");
         }
@@ -2133,7 +2174,7 @@ absl::Status Feed::CatchUpFollowers() {
       // Every post since the follow, newest first, a page at a time.
       std::vector<uint64_t> since_follow;
       for (uint64_t before = 0;;) {
-        auto page = AuthorPostIds(author, before, 100);
+        auto page = AuthorPostIds(author, before, 100, /*skip_group_posts=*/true);
         for (uint64_t id : page) {
           if (id >= since) since_follow.push_back(id);
         }
@@ -2231,6 +2272,14 @@ absl::StatusOr<pb::GetPostCountsResponse> Feed::GetPostCounts(const pb::GetPostC
     auto post = ReadPost(id);
     if (!post.ok()) return post.status();
     if (!post->has_value()) continue;
+    // A private group's posts count only for its members (and the author):
+    // a reader whose shard has not yet heard of their removal gets nothing.
+    const pb::Post& p = **post;
+    if (p.group().id() != 0 && p.group().privacy() != common::v1::GROUP_PRIVACY_PUBLIC &&
+        p.author().id() != req.viewer_user_id()) {
+      const char state = GroupMembership(p.group().id(), req.viewer_user_id()).state;
+      if (state != 'm' && state != 'a') continue;
+    }
     auto count = [&](char kind) -> uint64_t {
       auto v = db_->Get(counters_, CounterKey(kind, id));
       return v.ok() && v->has_value() ? std::max<int64_t>(0, DecodeCounter(**v)) : 0;

@@ -255,7 +255,9 @@ class Feed {
   absl::Status BackfillGroup(uint64_t owner, uint64_t group);
   // Copies `entries` (post id, author, group) into owner's head; `complete`
   // false when older posts of the source were left out.
+  // Writes nothing if the marker no longer holds `expected` (the backfill is stale).
   absl::Status BackfillEntries(uint64_t owner, const std::string& marker,
+                               const std::string& expected,
                                const std::vector<std::array<uint64_t, 3>>& entries, bool complete);
   absl::Status PutHomeEntries(uint64_t post_id, uint64_t author, uint64_t group,
                               const std::vector<uint64_t>& owners);
@@ -267,7 +269,10 @@ class Feed {
   // The people of `candidates` whom `owner` (homed here) follows: one MultiGet.
   absl::flat_hash_set<uint64_t> FollowedAmong(uint64_t owner, std::vector<uint64_t> candidates);
   // Newest post ids of `author` older than `before` (exclusive; 0: newest).
-  std::vector<uint64_t> AuthorPostIds(uint64_t author, uint64_t before, size_t limit);
+  // Their group posts reach people through the group, so fan-out, backfill and
+  // merges skip them; only the author's page shows them.
+  std::vector<uint64_t> AuthorPostIds(uint64_t author, uint64_t before, size_t limit,
+                                      bool skip_group_posts = false);
   // The same for a group homed here: (post id, author).
   std::vector<std::pair<uint64_t, uint64_t>> GroupPostIds(uint64_t group, uint64_t before,
                                                           size_t limit);

@@ -225,7 +225,7 @@ void Feed::ApplyMemberHalf(uint64_t user, uint64_t group, bool add, rocksdb::Wri
     batch->Put(my_groups_, Key2('m', user, group), U64Value(order));
     batch->Put(my_groups_, MyGroupIdx(user, order, group), "");
     // The group's recent posts join the member's home timeline (catch-up thread).
-    batch->Put(meta_, U64Key2('B', user, group), "");
+    batch->Put(meta_, U64Key2('B', user, group), U64Value(order));
   } else {
     batch->Delete(my_groups_, Key2('m', user, group));
     batch->Delete(my_groups_, MyGroupIdx(user, DecodeU64(**v), group));

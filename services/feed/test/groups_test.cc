@@ -1551,5 +1551,49 @@ TEST_F(InsightsTest, FiguresMatchABruteForceRecount) {
   EXPECT_NEAR(year.posts_per_day(), static_cast<double>(org_want.post_count) / 366, 1e-9);
 }
 
+// Following (then unfollowing) a fellow member does not turn their group posts
+// into ordinary entries: unfollowing them leaves the group's posts in place.
+TEST_F(GroupsTest, UnfollowingAFellowMemberKeepsTheirGroupPosts) {
+  Account admin = MakeOrg("acme.example");
+  Account m = AddUser("acme.example", "mia");
+  Account b = AddUser("acme.example", "bea");
+  const uint64_t group = CreateGroup(admin, "Guild");
+  ASSERT_TRUE(Join(m, group).ok());
+  ASSERT_TRUE(Join(b, group).ok());
+  const uint64_t post = GroupPost(b, group, "in the guild");
+  ASSERT_TRUE(WaitForHome(m, {post}));
+  ASSERT_TRUE(Follow(m, b).ok());
+  pb::UnfollowUserRequest req;
+  req.set_user_id(b.id);
+  pb::UnfollowUserResponse resp;
+  ASSERT_TRUE(stub_->UnfollowUser(Ctx(m.token).get(), req, &resp).ok());
+  EXPECT_EQ(Home(m), Ids{post});
+}
+
+// The counts another shard asks for leave out private-group posts the viewer
+// may not read (their shard may not know of a removal yet).
+TEST_F(GroupsTest, PostCountsOfPrivateGroupsAreForMembersOnly) {
+  Account admin = MakeOrg("acme.example");
+  Account m = AddUser("acme.example", "mia");
+  Account n = AddUser("acme.example", "ned");
+  const uint64_t group = CreateGroup(admin, "Board", kPrivate);
+  InviteAndJoin(admin, group, m);
+  const uint64_t post = GroupPost(admin, group, "numbers");
+  auto counted = [&](const Account& viewer) {
+    pb::GetPostCountsRequest req;
+    req.set_viewer_user_id(viewer.id);
+    req.add_post_ids(post);
+    pb::GetPostCountsResponse resp;
+    grpc::Status s = internal_->GetPostCounts(Ctx(credential_->Token()).get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.counts_size();
+  };
+  EXPECT_EQ(counted(m), 1);
+  EXPECT_EQ(counted(admin), 1);
+  EXPECT_EQ(counted(n), 0);
+  ASSERT_TRUE(Remove(admin, group, m.id).ok());
+  EXPECT_EQ(counted(m), 0);
+}
+
 }  // namespace
 }  // namespace parley::feed

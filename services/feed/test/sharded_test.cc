@@ -387,6 +387,21 @@ TEST_F(ShardedFeedTest, GroupsMembershipPostsAndQuestionsAcrossShards) {
   ASSERT_TRUE(s.ok()) << s.error_message();
   EXPECT_EQ(accepted.post().accepted_comment_id(), answered.comment().id());
   EXPECT_TRUE(open_questions().empty());
+  // Someone on the group's shard follows the asker: the follow's backfill pulls
+  // from the asker's shard, which must not overwrite the question's original.
+  ASSERT_TRUE(Follow(people[0][1], m2, 1).ok());
+  pb::GetPostRequest get_question;
+  get_question.set_post_id(asked.post().id());
+  pb::GetPostResponse question;
+  ASSERT_TRUE(feeds_[2]->GetPost(Ctx(m2.token).get(), get_question, &question).ok());
+  EXPECT_EQ(question.post().accepted_comment_id(), answered.comment().id());
+  pb::ListGroupUnansweredQuestionsRequest unanswered;
+  unanswered.set_group_id(group);
+  pb::ListGroupUnansweredQuestionsResponse still_open;
+  ASSERT_TRUE(feeds_[1]
+                  ->ListGroupUnansweredQuestions(Ctx(owner.token).get(), unanswered, &still_open)
+                  .ok());
+  EXPECT_EQ(still_open.posts_size(), 0);
 
   // Removing a member (through another shard) takes the group out of their home.
   pb::RemoveGroupMemberRequest remove;
