@@ -32,7 +32,6 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
-#include "feed/src/directory.h"
 #include "feed/src/feed.h"
 #include "parley/storage/db.h"
 #include "parley/storage/outbox.h"

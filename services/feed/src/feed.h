@@ -24,9 +24,9 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "feed/src/directory.h"
 #include "feed/src/peers.h"
 #include "parley/common/v1/auth.pb.h"
+#include "parley/directory/directory.h"
 #include "parley/events/v1/events.pb.h"
 #include "parley/feed/v1/feed.pb.h"
 #include "parley/ids/ids.h"
@@ -39,6 +39,9 @@ namespace parley::feed {
 
 namespace pb = ::parley::feed::v1;
 using common::v1::TokenClaims;
+using directory::Directory;
+using directory::IdentityDirectory;
+using directory::Person;
 
 // Named limits (feed.proto states them; tests check each).
 inline constexpr size_t kMaxBodyChars = 5000;

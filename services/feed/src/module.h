@@ -10,10 +10,10 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "feed/src/directory.h"
 #include "feed/src/feed.h"
 #include "feed/src/feed_service.h"
 #include "feed/src/peers.h"
+#include "parley/directory/directory.h"
 #include "parley/events/events.h"
 #include "parley/server/flags.h"
 #include "parley/server/server.h"

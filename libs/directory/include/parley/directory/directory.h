@@ -1,8 +1,8 @@
-// Feed's view of people and organisations, read from identity
-// (IdentityInternalService.BatchGetUsers / ResolveHandles / GetOrganization)
-// with the service credential, and cached for `ttl`. A suspension therefore
-// hides a person's content from feed within `ttl` (identity does not publish
-// live events yet).
+// Other services' view of people and organisations (feed, notifications),
+// read from identity (IdentityInternalService.BatchGetUsers / ResolveHandles /
+// GetOrganization) with the service credential, and cached for `ttl`. A
+// suspension therefore takes effect in them within `ttl` (identity does not
+// publish live events yet).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +20,7 @@
 #include "parley/common/v1/common.pb.h"
 #include "parley/identity/v1/identity.grpc.pb.h"
 
-namespace parley::feed {
+namespace parley::directory {
 
 struct Person {
   common::v1::UserRef ref;  // id, handle, domain, display_name
@@ -75,4 +75,4 @@ class IdentityDirectory : public Directory {
 
 Person PersonFromUser(const identity::v1::User& user);
 
-}  // namespace parley::feed
+}  // namespace parley::directory

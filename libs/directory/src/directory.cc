@@ -1,4 +1,4 @@
-#include "feed/src/directory.h"
+#include "parley/directory/directory.h"
 
 #include <algorithm>
 
@@ -6,7 +6,7 @@
 #include "grpcpp/client_context.h"
 #include "parley/status/status.h"
 
-namespace parley::feed {
+namespace parley::directory {
 namespace {
 constexpr size_t kMaxPerCall = 500;  // identity's batch limit
 constexpr absl::Duration kDeadline = absl::Seconds(2);
@@ -130,4 +130,4 @@ absl::StatusOr<common::v1::Visibility> IdentityDirectory::DefaultVisibility(uint
   return v;
 }
 
-}  // namespace parley::feed
+}  // namespace parley::directory
