@@ -6,7 +6,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -36,6 +38,7 @@
 #include "parley/config/config.h"
 #include "parley/feed/v1/feed.grpc.pb.h"
 #include "parley/identity/v1/identity.grpc.pb.h"
+#include "parley/notify/v1/notify.grpc.pb.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:7400", "address of a Parley server (env PARLEY_ADDR)");
 ABSL_FLAG(bool, json, false, "print JSON instead of tables");
@@ -70,12 +73,17 @@ ABSL_FLAG(bool, followers_only, false,
           "post: only your followers may read it (default: the organisation's default)");
 ABSL_FLAG(uint64_t, reply_to, 0, "comment: reply to this comment of the post");
 ABSL_FLAG(bool, comment, false, "like, unlike: the ID is a comment's, not a post's");
+ABSL_FLAG(bool, unread, false, "notifications: only those not yet read");
+ABSL_FLAG(bool, all, false, "read: mark every notification in your inbox read");
+ABSL_FLAG(uint64_t, after, 0,
+          "watch: replay only notifications newer than this id (default: replay the inbox)");
 
 namespace {
 
 namespace idpb = ::parley::identity::v1;
 namespace feedpb = ::parley::feed::v1;
 namespace commonpb = ::parley::common::v1;
+namespace notifypb = ::parley::notify::v1;
 using google::protobuf::Message;
 
 constexpr char kUsage[] = R"(parleyctl: command-line client for Parley.
@@ -113,6 +121,13 @@ usage: parleyctl [--addr=HOST:PORT] [--json] COMMAND [ARGS]
   group mute GROUP_ID | group unmute GROUP_ID   its posts leave (return to) your home timeline
   insights [--group=GROUP_ID] [--days=N]   participation over the last N days (default 30;
                                        org admins, or the group's admins)
+  notifications [--unread]             your inbox, newest first (--page_size, --page_token)
+  read ID | read --all                 mark one notification, or your whole inbox, read
+  watch [--after=ID]                   print notifications as they arrive (Ctrl-C stops);
+                                       replays those after ID first (default: the inbox)
+  presence USER...                     who is online, away, do not disturb or offline
+  status set online|away|dnd ["TEXT"]  report yourself present, with an optional status text
+  status clear                         back to online without a status text
   seed-demo                            create the demo organisations, people, posts and groups
                                        (once))";
 
@@ -171,10 +186,15 @@ void SaveCredentials(const Credentials& c) {
 class Client {
  public:
   Client() : addr_(absl::GetFlag(FLAGS_addr)) {
-    channel_ = grpc::CreateChannel(addr_, grpc::InsecureChannelCredentials());
+    // `watch` retries every second while the server is away; without this cap a channel that
+    // lost its server waits up to 120 s between connection attempts.
+    grpc::ChannelArguments args;
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    channel_ = grpc::CreateCustomChannel(addr_, grpc::InsecureChannelCredentials(), args);
     identity_ = idpb::IdentityService::NewStub(channel_);
     internal_ = idpb::IdentityInternalService::NewStub(channel_);
     feed_ = feedpb::FeedService::NewStub(channel_);
+    notify_ = notifypb::NotificationService::NewStub(channel_);
   }
 
   std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
@@ -185,26 +205,45 @@ class Client {
     return ctx;
   }
 
+  // A context without a deadline, for streams that run until they are stopped.
+  std::unique_ptr<grpc::ClientContext> StreamCtx(const std::string& token) {
+    auto ctx = std::make_unique<grpc::ClientContext>();
+    ctx->AddMetadata("authorization", "Bearer " + token);
+    return ctx;
+  }
+
   // The saved access token, refreshed first if it is about to expire.
   std::string UserToken() {
+    std::string token;
+    grpc::Status s = TryUserToken("", &token);
+    if (!s.ok()) Fail("session expired; log in again", s);
+    return token;
+  }
+
+  // The saved access token in *token, refreshed first if it is about to expire, or if it is
+  // `rejected` (a server refused it as expired) and no other parleyctl has refreshed it since.
+  // A failed refresh is returned (the saved credentials stay as they were).
+  grpc::Status TryUserToken(const std::string& rejected, std::string* token) {
     Credentials c = LoadCredentials();
     if (c.access_token.empty() || c.addr != addr_) {
       std::fprintf(stderr, "parleyctl: not logged in to %s: run `parleyctl login HANDLE@DOMAIN`\n",
                    addr_.c_str());
       std::exit(1);
     }
-    if (c.expire_unix - 30 < absl::ToUnixSeconds(absl::Now())) {
+    if (c.expire_unix - 30 < absl::ToUnixSeconds(absl::Now()) ||
+        (!rejected.empty() && c.access_token == rejected)) {
       idpb::RefreshTokenRequest req;
       req.set_refresh_token(c.refresh_token);
       idpb::RefreshTokenResponse resp;
       grpc::Status s = identity_->RefreshToken(Ctx().get(), req, &resp);
-      if (!s.ok()) Fail("session expired; log in again", s);
+      if (!s.ok()) return s;
       c.access_token = resp.access_token();
       c.refresh_token = resp.refresh_token();
       c.expire_unix = resp.access_token_expire_time().seconds();
       SaveCredentials(c);
     }
-    return c.access_token;
+    *token = c.access_token;
+    return grpc::Status::OK;
   }
 
   std::string ServiceToken() {
@@ -226,6 +265,7 @@ class Client {
   std::unique_ptr<idpb::IdentityService::Stub> identity_;
   std::unique_ptr<idpb::IdentityInternalService::Stub> internal_;
   std::unique_ptr<feedpb::FeedService::Stub> feed_;
+  std::unique_ptr<notifypb::NotificationService::Stub> notify_;
 
  private:
   std::string addr_;
@@ -1158,6 +1198,288 @@ int Insights(Client& client, const std::vector<std::string>& args) {
   return 0;
 }
 
+// --- Notifications and presence ---
+
+std::string KindName(notifypb::NotificationKind k) {
+  switch (k) {
+    case notifypb::NOTIFICATION_KIND_MENTION:
+      return "mention";
+    case notifypb::NOTIFICATION_KIND_COMMENT:
+      return "comment";
+    case notifypb::NOTIFICATION_KIND_REPLY:
+      return "reply";
+    case notifypb::NOTIFICATION_KIND_POST_LIKED:
+      return "post liked";
+    case notifypb::NOTIFICATION_KIND_COMMENT_LIKED:
+      return "comment liked";
+    case notifypb::NOTIFICATION_KIND_NEW_FOLLOWER:
+      return "new follower";
+    case notifypb::NOTIFICATION_KIND_GROUP_INVITE:
+      return "group invite";
+    case notifypb::NOTIFICATION_KIND_GROUP_JOIN_REQUEST:
+      return "join request";
+    case notifypb::NOTIFICATION_KIND_GROUP_JOIN_APPROVED:
+      return "join approved";
+    case notifypb::NOTIFICATION_KIND_ANSWER_ACCEPTED:
+      return "answer accepted";
+    default:
+      return absl::StrCat("kind ", static_cast<int>(k));
+  }
+}
+
+// "ana@acme.example", or "ana@acme.example and 12 others" (the most recent actor first).
+std::string Who(const notifypb::Notification& n) {
+  if (n.actors().empty()) return "-";
+  const uint64_t total = std::max<uint64_t>(n.actor_count(), n.actors_size());
+  std::string who = HandleOf(n.actors(0));
+  if (total == 2) absl::StrAppend(&who, " and 1 other");
+  if (total > 2) absl::StrAppend(&who, " and ", total - 1, " others");
+  return who;
+}
+
+// What the notification is about: "post N", "comment N on post P" or "group NAME"; empty for
+// a new follower.
+std::string Subject(const notifypb::Notification& n) {
+  switch (n.kind()) {
+    case notifypb::NOTIFICATION_KIND_NEW_FOLLOWER:
+      return "";
+    case notifypb::NOTIFICATION_KIND_GROUP_INVITE:
+    case notifypb::NOTIFICATION_KIND_GROUP_JOIN_REQUEST:
+    case notifypb::NOTIFICATION_KIND_GROUP_JOIN_APPROVED:
+      if (!n.has_group() || n.group().id() == 0) return "";
+      return "group " + (n.group().name().empty() ? absl::StrCat(n.group().id())
+                                                  : OneLine(n.group().name(), 40));
+    case notifypb::NOTIFICATION_KIND_COMMENT:  // the post commented on (comment_id: the latest)
+    case notifypb::NOTIFICATION_KIND_POST_LIKED:
+      return n.post_id() != 0 ? absl::StrCat("post ", n.post_id()) : "";
+    default:  // mention (in a post or a comment), reply, comment liked, answer accepted
+      if (n.comment_id() != 0) {
+        return n.post_id() != 0 ? absl::StrCat("comment ", n.comment_id(), " on post ", n.post_id())
+                                : absl::StrCat("comment ", n.comment_id());
+      }
+      return n.post_id() != 0 ? absl::StrCat("post ", n.post_id()) : "";
+  }
+}
+
+std::string PresenceName(notifypb::PresenceState s) {
+  switch (s) {
+    case notifypb::PRESENCE_STATE_ONLINE:
+      return "online";
+    case notifypb::PRESENCE_STATE_AWAY:
+      return "away";
+    case notifypb::PRESENCE_STATE_DO_NOT_DISTURB:
+      return "do not disturb";
+    case notifypb::PRESENCE_STATE_OFFLINE:
+      return "offline";
+    default:
+      return "unknown";
+  }
+}
+
+// `m` as JSON on one line, newline included (for streams: one object per line).
+std::string JsonLine(const Message& m) {
+  std::string out;
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  (void)google::protobuf::util::MessageToJsonString(m, &out, options);
+  return out + "\n";
+}
+
+uint64_t UnreadCount(Client& client, const std::string& token, const std::string& cmd) {
+  notifypb::GetUnreadCountResponse resp;
+  grpc::Status s = client.notify_->GetUnreadCount(client.Ctx(token).get(), {}, &resp);
+  if (!s.ok()) Fail(cmd + ": unread count", s);
+  return resp.unread_count();
+}
+
+int ListInbox(Client& client, const std::vector<std::string>& args) {
+  if (!args.empty()) Usage("notifications: no arguments ([--unread], --page_size, --page_token)");
+  const std::string token = client.UserToken();
+  notifypb::ListNotificationsRequest req;
+  SetPage(&req);
+  req.set_unread_only(absl::GetFlag(FLAGS_unread));
+  notifypb::ListNotificationsResponse resp;
+  grpc::Status s = client.notify_->ListNotifications(client.Ctx(token).get(), req, &resp);
+  if (!s.ok()) Fail("notifications", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& n : resp.notifications()) {
+    rows.push_back({absl::StrCat(n.id()), KindName(n.kind()), Who(n), Subject(n),
+                    FormatTime(n.update_time()), n.read() ? "yes" : "no"});
+  }
+  PrintTable({"ID", "KIND", "WHO", "SUBJECT", "TIME", "READ"}, rows);
+  if (!resp.next_page_token().empty())
+    std::cout << "next: --page_token=" << resp.next_page_token() << "\n";
+  std::cout << "unread: " << UnreadCount(client, token, "notifications") << "\n";
+  return 0;
+}
+
+// `read ID` marks one notification read; `read --all` every one up to the newest in the inbox.
+int MarkRead(Client& client, const std::vector<std::string>& args) {
+  const bool all = absl::GetFlag(FLAGS_all);
+  if (all ? !args.empty() : args.size() != 1) Usage("read: ID, or --all");
+  const std::string token = client.UserToken();
+  notifypb::MarkReadRequest req;
+  if (all) {
+    notifypb::ListNotificationsRequest list;
+    list.set_page_size(1);  // newest first: the first entry has the largest id
+    notifypb::ListNotificationsResponse page;
+    grpc::Status s = client.notify_->ListNotifications(client.Ctx(token).get(), list, &page);
+    if (!s.ok()) Fail("read --all: newest notification", s);
+    if (page.notifications().empty()) {
+      if (absl::GetFlag(FLAGS_json))
+        PrintJson(notifypb::MarkReadResponse());  // unread_count 0
+      else
+        std::cout << "nothing to mark\n";
+      return 0;
+    }
+    req.set_up_to_notification_id(page.notifications(0).id());
+  } else {
+    req.set_notification_id(ParseId("read: ID", args[0]));
+  }
+  notifypb::MarkReadResponse resp;
+  grpc::Status s = client.notify_->MarkRead(client.Ctx(token).get(), req, &resp);
+  if (!s.ok()) Fail("read", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+  } else {
+    std::cout << (all ? absl::StrCat("marked everything up to notification ",
+                                     req.up_to_notification_id(), " read")
+                      : absl::StrCat("marked notification ", req.notification_id(), " read"))
+              << "; unread: " << resp.unread_count() << "\n";
+  }
+  return 0;
+}
+
+void ExitOnInterrupt(int) { std::_Exit(0); }
+
+// Prints notifications as they arrive until Ctrl-C. Resubscribes after the last id seen when
+// the access token expires (with a refreshed one) or the server is away (every second).
+int Watch(Client& client, const std::vector<std::string>& args) {
+  if (!args.empty()) Usage("watch: no arguments ([--after=ID])");
+  std::signal(SIGINT, ExitOnInterrupt);  // every line is flushed as it is printed
+  const bool json = absl::GetFlag(FLAGS_json);
+  uint64_t after = absl::GetFlag(FLAGS_after);
+  std::string token = client.UserToken();
+  absl::Time refreshed = absl::InfinitePast();  // the last refresh after UNAUTHENTICATED
+  bool away = false;                            // reported the server away, nothing since
+  for (;;) {
+    notifypb::SubscribeRequest req;
+    req.set_after_notification_id(after);
+    auto ctx = client.StreamCtx(token);
+    std::unique_ptr<grpc::ClientReader<notifypb::SubscribeResponse>> reader =
+        client.notify_->Subscribe(ctx.get(), req);
+    notifypb::SubscribeResponse resp;
+    while (reader->Read(&resp)) {
+      away = false;
+      const notifypb::Notification& n = resp.notification();
+      after = std::max(after, n.id());
+      if (json) {
+        std::cout << JsonLine(resp) << std::flush;
+        continue;
+      }
+      std::vector<std::string> parts = {FormatTime(n.update_time()), KindName(n.kind()), Who(n)};
+      if (std::string subject = Subject(n); !subject.empty()) parts.push_back(subject);
+      parts.push_back(absl::StrCat("(unread ", resp.unread_count(), ")"));
+      std::cout << absl::StrJoin(parts, " ") << std::endl;
+    }
+    grpc::Status s = reader->Finish();
+    switch (s.error_code()) {
+      case grpc::StatusCode::UNAUTHENTICATED: {
+        // A token refused again right after a refresh is not an expiry: give up.
+        if (absl::Now() - refreshed < absl::Seconds(10)) Fail("watch", s);
+        grpc::Status r = client.TryUserToken(token, &token);
+        if (r.ok()) {
+          refreshed = absl::Now();
+        } else if (r.error_code() == grpc::StatusCode::UNAVAILABLE) {
+          std::this_thread::sleep_for(std::chrono::seconds(1));  // refresh on the next try
+        } else {
+          Fail("watch: session expired; log in again", r);
+        }
+        break;
+      }
+      case grpc::StatusCode::OK:  // the server ended the stream: carry on like a lost one
+      case grpc::StatusCode::UNAVAILABLE:
+        if (!away) {
+          std::fprintf(stderr, "parleyctl: watch: %s; reconnecting every second\n",
+                       s.ok() ? "the server ended the stream" : s.error_message().c_str());
+          away = true;
+        }
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        break;
+      default:
+        Fail("watch", s);
+    }
+  }
+}
+
+int ShowPresence(Client& client, const std::vector<std::string>& args) {
+  if (args.empty() || args.size() > 500) Usage("presence: USER... (1 to 500 of them)");
+  const std::string token = client.UserToken();
+  notifypb::GetPresenceRequest req;
+  for (const auto& who : args) req.add_user_ids(ResolveUser(client, token, "presence", who));
+  notifypb::GetPresenceResponse resp;
+  grpc::Status s = client.notify_->GetPresence(client.Ctx(token).get(), req, &resp);
+  if (!s.ok()) Fail("presence", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  // One presence per requested id, in request order.
+  std::vector<std::vector<std::string>> rows;
+  for (int i = 0; i < resp.presences_size(); ++i) {
+    const notifypb::Presence& p = resp.presences(i);
+    const std::string person =
+        static_cast<size_t>(i) < args.size() && req.user_ids(i) == p.user_id()
+            ? args[i]
+            : absl::StrCat(p.user_id());
+    rows.push_back({person, PresenceName(p.state()), OneLine(p.status_text(), 100)});
+  }
+  PrintTable({"PERSON", "STATE", "STATUS"}, rows);
+  return 0;
+}
+
+// `status set online|away|dnd ["TEXT"]` or `status clear`: one heartbeat.
+int SetStatus(Client& client, const std::vector<std::string>& args) {
+  const std::string sub = args.empty() ? "" : args[0];
+  notifypb::HeartbeatRequest req;
+  if (sub == "clear" && args.size() == 1) {
+    req.set_state(notifypb::PRESENCE_STATE_ONLINE);
+  } else if (sub == "set" && (args.size() == 2 || args.size() == 3)) {
+    const std::string& state = args[1];
+    if (state == "online") {
+      req.set_state(notifypb::PRESENCE_STATE_ONLINE);
+    } else if (state == "away") {
+      req.set_state(notifypb::PRESENCE_STATE_AWAY);
+    } else if (state == "dnd") {
+      req.set_state(notifypb::PRESENCE_STATE_DO_NOT_DISTURB);
+    } else {
+      Usage("status set: the state is online, away or dnd");
+    }
+    if (args.size() == 3) req.set_status_text(args[2]);
+  } else {
+    Usage("status: set online|away|dnd [\"TEXT\"], or clear");
+  }
+  notifypb::HeartbeatResponse resp;
+  grpc::Status s = client.notify_->Heartbeat(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("status", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  std::cout << "status: " << PresenceName(req.state());
+  if (!req.status_text().empty()) std::cout << " \"" << req.status_text() << "\"";
+  const absl::Duration every = absl::Seconds(resp.heartbeat_interval().seconds()) +
+                               absl::Nanoseconds(resp.heartbeat_interval().nanos());
+  if (every > absl::ZeroDuration())
+    std::cout << " (next heartbeat within " << absl::FormatDuration(every) << ")";
+  std::cout << "\n";
+  return 0;
+}
+
 int SeedDemo(Client& client);
 
 }  // namespace
@@ -1206,6 +1528,11 @@ int main(int argc, char** argv) {
   if (cmd == "follow" || cmd == "unfollow") return Follow(client, rest, cmd == "follow");
   if (cmd == "timeline") return Timeline(client, rest);
   if (cmd == "thread") return Thread(client, rest);
+  if (cmd == "notifications") return ListInbox(client, rest);
+  if (cmd == "read") return MarkRead(client, rest);
+  if (cmd == "watch") return Watch(client, rest);
+  if (cmd == "presence") return ShowPresence(client, rest);
+  if (cmd == "status") return SetStatus(client, rest);
   if (cmd == "seed-demo") return SeedDemo(client);
   Usage("unknown command or wrong arguments: " + absl::StrJoin(args, " "));
 }

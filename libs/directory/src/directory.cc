@@ -2,9 +2,20 @@
 
 #include <algorithm>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "grpcpp/client_context.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "parley/auth/identity_keys.h"
+#include "parley/config/config.h"
 #include "parley/status/status.h"
+
+ABSL_FLAG(std::string, identity_addr, "",
+          "host:port of identity (separate service processes; the all-in-one uses its own)");
+ABSL_FLAG(int, user_cache_ttl_s, 10,
+          "seconds people from identity are cached; a suspension takes effect within it "
+          "(0..3600)");
 
 namespace parley::directory {
 namespace {
@@ -128,6 +139,36 @@ absl::StatusOr<common::v1::Visibility> IdentityDirectory::DefaultVisibility(uint
   std::lock_guard<std::mutex> lock(mu_);
   orgs_[org_id] = {v, now};
   return v;
+}
+
+absl::StatusOr<IdentityClient> ConnectIdentity(auth::ServiceCredential* credential,
+                                               std::shared_ptr<server::ChannelSlot> channel) {
+  const int ttl = absl::GetFlag(FLAGS_user_cache_ttl_s);
+  absl::Status s = config::CheckRange("user_cache_ttl_s", ttl, 0, 3600);
+  if (!s.ok()) return s;
+  if (channel == nullptr) {
+    const std::string addr = absl::GetFlag(FLAGS_identity_addr);
+    auto hp = config::ParseHostPort("identity_addr", addr);
+    if (!hp.ok()) return hp.status();
+    channel = std::make_shared<server::ChannelSlot>();
+    channel->Set(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
+  }
+  IdentityClient client;
+  client.channel = channel;
+  client.directory = std::make_unique<IdentityDirectory>([channel] { return channel->Get(); },
+                                                         credential, absl::Seconds(ttl));
+  auto user_verifier = std::make_shared<auth::Verifier>(
+      std::make_shared<auth::KeyRing>(),
+      auth::VerifierOptions{.kind = auth::TokenKind::TOKEN_KIND_USER_ACCESS,
+                            .refresh_keys = [channel, credential](auth::KeyRing& ring) {
+                              return auth::IdentityKeyFetcher(channel->Get(), credential)(ring);
+                            }});
+  auto service_ring = std::make_shared<auth::KeyRing>();
+  service_ring->Add(credential->verification_key());
+  auto service_verifier = std::make_shared<auth::Verifier>(
+      service_ring, auth::VerifierOptions{.kind = auth::TokenKind::TOKEN_KIND_SERVICE});
+  client.authenticator = std::make_unique<auth::Authenticator>(user_verifier, service_verifier);
+  return client;
 }
 
 }  // namespace parley::directory

@@ -4,12 +4,9 @@
 #include "absl/strings/str_cat.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
-#include "parley/auth/identity_keys.h"
 #include "parley/config/config.h"
 #include "parley/log/log.h"
 
-ABSL_FLAG(std::string, identity_addr, "",
-          "host:port of identity (parley-feed only; the all-in-one uses its own)");
 ABSL_FLAG(int, shard_count, 1, "number of feed shards (1..1024)");
 ABSL_FLAG(int, shard_index, 0, "this process's feed shard, 0..shard_count-1");
 ABSL_FLAG(std::string, shard_addrs, "",
@@ -21,26 +18,11 @@ ABSL_FLAG(int, home_timeline_head, 800,
           "materialized home timeline entries kept per person (20..100000)");
 ABSL_FLAG(int, post_rate_per_minute, 60,
           "posts plus comments one person may write per minute (1..100000)");
-ABSL_FLAG(int, user_cache_ttl_s, 10,
-          "seconds feed caches people from identity; a suspension hides content within it "
-          "(0..3600)");
 ABSL_FLAG(std::string, search_addr, "", "host:port of search, subscribed to feed's events");
 ABSL_FLAG(std::string, notify_addr, "", "host:port of notifications, subscribed to feed's events");
 ABSL_FLAG(std::string, federation_addr, "", "host:port of federation, subscribed to feed's events");
 
 namespace parley::feed {
-
-void ChannelSlot::Set(std::shared_ptr<grpc::Channel> channel) {
-  std::lock_guard<std::mutex> lock(mu_);
-  channel_ = std::move(channel);
-  cv_.notify_all();
-}
-
-std::shared_ptr<grpc::Channel> ChannelSlot::Get() {
-  std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return channel_ != nullptr; });
-  return channel_;
-}
 
 absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
     const server::CommonConfig& config, auth::ServiceCredential* credential,
@@ -69,18 +51,9 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   s = config::CheckRange("post_rate_per_minute", rate, 1, 100000);
   if (!s.ok()) return s;
   options.writes_per_minute = rate;
-  const int ttl = absl::GetFlag(FLAGS_user_cache_ttl_s);
-  s = config::CheckRange("user_cache_ttl_s", ttl, 0, 3600);
-  if (!s.ok()) return s;
-
-  if (identity_channel == nullptr) {
-    const std::string addr = absl::GetFlag(FLAGS_identity_addr);
-    auto hp = config::ParseHostPort("identity_addr", addr);
-    if (!hp.ok()) return hp.status();
-    identity_channel = std::make_shared<ChannelSlot>();
-    identity_channel->Set(grpc::CreateChannel(addr, grpc::InsecureChannelCredentials()));
-  }
-  module->identity_channel = identity_channel;
+  auto identity = directory::ConnectIdentity(credential, std::move(identity_channel));
+  if (!identity.ok()) return identity.status();
+  module->identity_channel = identity->channel;
 
   storage::DbOptions db_options = Feed::StorageOptions(config.data_dir + "/feed");
   db_options.sync_writes = config.sync_writes;
@@ -88,24 +61,12 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   if (!db.ok()) return db.status();
   module->db = *std::move(db);
 
-  module->directory = std::make_unique<IdentityDirectory>(
-      [slot = identity_channel] { return slot->Get(); }, credential, absl::Seconds(ttl));
+  module->directory = std::move(identity->directory);
   auto feed = Feed::Create(module->db.get(), module->directory.get(), options);
   if (!feed.ok()) return feed.status();
   module->feed = *std::move(feed);
 
-  auto user_verifier = std::make_shared<auth::Verifier>(
-      std::make_shared<auth::KeyRing>(),
-      auth::VerifierOptions{
-          .kind = auth::TokenKind::TOKEN_KIND_USER_ACCESS,
-          .refresh_keys = [slot = identity_channel, credential](auth::KeyRing& ring) {
-            return auth::IdentityKeyFetcher(slot->Get(), credential)(ring);
-          }});
-  auto service_ring = std::make_shared<auth::KeyRing>();
-  service_ring->Add(credential->verification_key());
-  auto service_verifier = std::make_shared<auth::Verifier>(
-      service_ring, auth::VerifierOptions{.kind = auth::TokenKind::TOKEN_KIND_SERVICE});
-  module->authenticator = std::make_unique<auth::Authenticator>(user_verifier, service_verifier);
+  module->authenticator = std::move(identity->authenticator);
   module->public_service = std::make_unique<FeedGrpcService>(
       module->feed.get(), module->authenticator.get(), module->peers.get());
   module->internal_service =

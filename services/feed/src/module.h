@@ -1,6 +1,6 @@
-// Feed's part of the object graph, built from the common flags plus feed's own
-// (--identity_addr, --shard_*, --fanout_push_threshold, --home_timeline_head,
-// event subscribers). parley-feed and the all-in-one parley build it here.
+// Feed's part of the object graph, built from the common flags, identity's
+// address (libs/directory) and feed's own (--shard_*, --fanout_push_threshold,
+// --home_timeline_head, event subscribers). parley-feed and the all-in-one parley build it here.
 #pragma once
 
 #include <condition_variable>
@@ -15,6 +15,7 @@
 #include "feed/src/peers.h"
 #include "parley/directory/directory.h"
 #include "parley/events/events.h"
+#include "parley/server/channel_slot.h"
 #include "parley/server/flags.h"
 #include "parley/server/server.h"
 #include "parley/storage/db.h"
@@ -22,18 +23,7 @@
 
 namespace parley::feed {
 
-// A channel that exists only later (the all-in-one's in-process channel is
-// created when its server starts). Get() waits for Set().
-class ChannelSlot {
- public:
-  void Set(std::shared_ptr<grpc::Channel> channel);
-  std::shared_ptr<grpc::Channel> Get();
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::shared_ptr<grpc::Channel> channel_;  // guarded by mu_
-};
+using server::ChannelSlot;
 
 struct FeedModule {
   std::shared_ptr<ChannelSlot> identity_channel;

@@ -19,6 +19,7 @@
 #include "parley/auth/auth.h"
 #include "parley/common/v1/common.pb.h"
 #include "parley/identity/v1/identity.grpc.pb.h"
+#include "parley/server/channel_slot.h"
 
 namespace parley::directory {
 
@@ -74,5 +75,18 @@ class IdentityDirectory : public Directory {
 };
 
 Person PersonFromUser(const identity::v1::User& user);
+
+// What a service needs of identity, from --identity_addr and --user_cache_ttl_s
+// (or, in the all-in-one binary, from its in-process channel).
+struct IdentityClient {
+  std::shared_ptr<server::ChannelSlot> channel;
+  std::unique_ptr<IdentityDirectory> directory;
+  // Verifies people's access tokens (identity's signing keys, fetched and
+  // refreshed through `channel`) and service tokens (`credential`'s key).
+  std::unique_ptr<auth::Authenticator> authenticator;
+};
+// `channel` null: connect to --identity_addr.
+absl::StatusOr<IdentityClient> ConnectIdentity(auth::ServiceCredential* credential,
+                                               std::shared_ptr<server::ChannelSlot> channel);
 
 }  // namespace parley::directory
