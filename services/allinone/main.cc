@@ -3,6 +3,7 @@
 // Services implemented later add their module here.
 #include "feed/src/module.h"
 #include "identity/src/module.h"
+#include "notify/src/module.h"
 #include "parley/config/config.h"
 #include "parley/log/log.h"
 #include "parley/server/flags.h"
@@ -19,20 +20,24 @@ int main(int argc, char** argv) {
   auto identity = parley::identity::IdentityModule::Create(*config, **credential);
   if (!identity.ok()) parley::config::ExitOnInvalidConfig("parley", identity.status());
 
-  // Feed reaches identity through the server's in-process channel, which
-  // exists once the server has started; until then its calls wait.
-  auto identity_channel = std::make_shared<parley::feed::ChannelSlot>();
-  auto feed = parley::feed::FeedModule::Create(*config, credential->get(), identity_channel);
+  // Services reach each other through the server's in-process channel, which
+  // exists once the server has started; until then their calls wait.
+  auto self = std::make_shared<parley::server::ChannelSlot>();
+  auto registry = std::make_shared<prometheus::Registry>();
+  auto notify = parley::notify::NotifyModule::Create(*config, credential->get(), *registry, self);
+  if (!notify.ok()) parley::config::ExitOnInvalidConfig("parley", notify.status());
+  auto feed = parley::feed::FeedModule::Create(*config, credential->get(), self, self);
   if (!feed.ok()) parley::config::ExitOnInvalidConfig("parley", feed.status());
 
   std::vector<parley::server::HostedService> hosted = (*identity)->Hosted();
   for (auto& h : (*feed)->Hosted()) hosted.push_back(h);
-  auto registry = std::make_shared<prometheus::Registry>();
+  for (auto& h : (*notify)->Hosted()) hosted.push_back(h);
   auto server = parley::server::Server::Start(config->server, hosted, registry);
   if (!server.ok()) parley::config::ExitOnInvalidConfig("parley", server.status());
-  identity_channel->Set((*server)->InProcessChannel());
+  self->Set((*server)->InProcessChannel());
   int sig = parley::server::WaitForTerminationSignal();
   parley::log::Info("stopping", {{"signal", sig}});
+  (*notify)->StopStreams();
   (*server)->Drain();
   return 0;
 }

@@ -41,6 +41,15 @@ absl::StatusOr<uint64_t> ApplyBatch(storage::AppliedSequences& applied, const pb
 Subscriber::Subscriber(std::string name, std::shared_ptr<grpc::Channel> channel, std::string method,
                        auth::ServiceCredential* credential, absl::Duration deadline)
     : name_(std::move(name)),
+      channel_([channel = std::move(channel)] { return channel; }),
+      method_(std::move(method)),
+      credential_(credential),
+      deadline_(deadline) {}
+
+Subscriber::Subscriber(std::string name, std::function<std::shared_ptr<grpc::Channel>()> channel,
+                       std::string method, auth::ServiceCredential* credential,
+                       absl::Duration deadline)
+    : name_(std::move(name)),
       channel_(std::move(channel)),
       method_(std::move(method)),
       credential_(credential),
@@ -57,7 +66,7 @@ absl::StatusOr<uint64_t> Subscriber::Send(const pb::EventBatch& batch) {
   grpc::ClientContext ctx;
   ctx.set_deadline(std::chrono::system_clock::now() + absl::ToChronoNanoseconds(deadline_));
   if (credential_ != nullptr) credential_->Attach(&ctx);
-  grpc::GenericStub stub(channel_);
+  grpc::GenericStub stub(channel_());
   grpc::ByteBuffer received;
   std::mutex mu;
   std::condition_variable cv;

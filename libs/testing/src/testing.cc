@@ -8,6 +8,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -158,5 +159,42 @@ std::string HttpGet(int port, const std::string& path) {
   size_t body = response.find("\r\n\r\n");
   return body == std::string::npos ? "" : response.substr(body + 4);
 }
+
+}  // namespace parley::testing
+
+namespace parley::testing {
+
+bool PortOpen(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  const bool open = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0;
+  ::close(fd);
+  return open;
+}
+
+RedisServer::RedisServer(std::string dir) : dir_(std::move(dir)), port_(FreePort()) { Launch(); }
+
+void RedisServer::Launch() {
+  std::string binary = "/usr/bin/redis-server";
+  if (::access(binary.c_str(), X_OK) != 0) binary = "/usr/local/bin/redis-server";
+  process_ = Process::Start({binary, "--port", std::to_string(port_), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no", "--dir", dir_},
+                            dir_ + "/redis.log");
+  if (!WaitFor([&] { return PortOpen(port_); }, absl::Seconds(10))) {
+    std::fprintf(stderr, "redis-server did not start on port %d:\n%s\n", port_,
+                 ReadFile(dir_ + "/redis.log").c_str());
+    std::abort();
+  }
+}
+
+void RedisServer::Kill() {
+  process_.Signal(SIGKILL);
+  process_.Wait(absl::Seconds(10));
+}
+
+void RedisServer::Restart() { Launch(); }
 
 }  // namespace parley::testing

@@ -26,7 +26,7 @@ namespace parley::feed {
 
 absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
     const server::CommonConfig& config, auth::ServiceCredential* credential,
-    std::shared_ptr<ChannelSlot> identity_channel) {
+    std::shared_ptr<ChannelSlot> identity_channel, std::shared_ptr<ChannelSlot> notify_channel) {
   auto module = std::make_unique<FeedModule>();
   FeedOptions options;
   const int shard_count = absl::GetFlag(FLAGS_shard_count);
@@ -122,19 +122,27 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
     const char* name;
     std::string addr;
     const char* method;
+    std::shared_ptr<ChannelSlot> in_process;  // set: a service of this process
   };
-  for (const Peer& p : {Peer{"search", absl::GetFlag(FLAGS_search_addr),
-                             "/parley.search.v1.SearchInternalService/ApplyEvents"},
-                        Peer{"notify", absl::GetFlag(FLAGS_notify_addr),
-                             "/parley.notify.v1.NotificationInternalService/ApplyEvents"},
-                        Peer{"federation", absl::GetFlag(FLAGS_federation_addr),
-                             "/parley.federation.v1.FederationInternalService/ApplyEvents"}}) {
-    if (p.addr.empty()) continue;
-    auto hp = config::ParseHostPort(absl::StrCat(p.name, "_addr"), p.addr);
-    if (!hp.ok()) return hp.status();
-    auto subscriber = std::make_shared<events::Subscriber>(
-        p.name, grpc::CreateChannel(p.addr, grpc::InsecureChannelCredentials()), p.method,
-        credential);
+  for (const Peer& p :
+       {Peer{"search", absl::GetFlag(FLAGS_search_addr),
+             "/parley.search.v1.SearchInternalService/ApplyEvents"},
+        Peer{"notify", absl::GetFlag(FLAGS_notify_addr),
+             "/parley.notify.v1.NotificationInternalService/ApplyEvents", notify_channel},
+        Peer{"federation", absl::GetFlag(FLAGS_federation_addr),
+             "/parley.federation.v1.FederationInternalService/ApplyEvents"}}) {
+    std::shared_ptr<events::Subscriber> subscriber;
+    if (p.in_process != nullptr) {
+      subscriber = std::make_shared<events::Subscriber>(
+          p.name, [slot = p.in_process] { return slot->Get(); }, p.method, credential);
+    } else {
+      if (p.addr.empty()) continue;
+      auto hp = config::ParseHostPort(absl::StrCat(p.name, "_addr"), p.addr);
+      if (!hp.ok()) return hp.status();
+      subscriber = std::make_shared<events::Subscriber>(
+          p.name, grpc::CreateChannel(p.addr, grpc::InsecureChannelCredentials()), p.method,
+          credential);
+    }
     module->dispatchers.push_back(std::make_unique<storage::Dispatcher>(
         outbox, storage::DispatcherOptions{.subscriber = p.name},
         events::DeliverTo(subscriber, outbox->producer_id())));

@@ -47,13 +47,18 @@ class Subscriber {
  public:
   Subscriber(std::string name, std::shared_ptr<grpc::Channel> channel, std::string method,
              auth::ServiceCredential* credential, absl::Duration deadline = absl::Seconds(10));
+  // The channel is asked for on each send (an in-process channel that exists
+  // only once the server has started).
+  Subscriber(std::string name, std::function<std::shared_ptr<grpc::Channel>()> channel,
+             std::string method, auth::ServiceCredential* credential,
+             absl::Duration deadline = absl::Seconds(10));
   const std::string& name() const { return name_; }
   // OK only when the subscriber applied every event of the batch.
   absl::StatusOr<uint64_t> Send(const pb::EventBatch& batch);
 
  private:
   const std::string name_;
-  std::shared_ptr<grpc::Channel> channel_;
+  std::function<std::shared_ptr<grpc::Channel>()> channel_;
   const std::string method_;
   auth::ServiceCredential* const credential_;
   const absl::Duration deadline_;

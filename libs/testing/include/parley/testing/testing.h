@@ -48,6 +48,8 @@ class Process {
 
  private:
   explicit Process(pid_t pid) : pid_(pid) {}
+  friend class RedisServer;
+  Process() = default;
   pid_t pid_ = -1;
   int exit_code_ = -1;
 };
@@ -67,6 +69,29 @@ bool WaitFor(Pred predicate, absl::Duration timeout) {
 }
 
 std::string ReadFile(const std::string& path);
+
+// Whether something accepts TCP connections on 127.0.0.1:port.
+bool PortOpen(int port);
+
+// A real redis-server on a free loopback port, without persistence, started
+// and stopped by pid (the destructor kills it).
+class RedisServer {
+ public:
+  // Logs to <dir>/redis.log; waits until it accepts connections.
+  explicit RedisServer(std::string dir);
+  int port() const { return port_; }
+  std::string address() const { return "127.0.0.1:" + std::to_string(port_); }
+  // SIGKILL, as a crash would.
+  void Kill();
+  // Starts it again on the same port (empty: nothing survived the kill).
+  void Restart();
+
+ private:
+  void Launch();
+  std::string dir_;
+  int port_ = 0;
+  Process process_;
+};
 
 }  // namespace parley::testing
 

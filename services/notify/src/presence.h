@@ -1,0 +1,42 @@
+// Who is around, kept in Redis with a TTL: a heartbeat writes
+// parley:presence:<user> = "<org>\x1f<state>\x1f<status text>" for 90 s.
+// Without Redis (not configured, or down) heartbeats are accepted and dropped
+// and everyone is PRESENCE_STATE_UNKNOWN: presence is never an error.
+#pragma once
+
+#include <cstdint>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "notify/src/redis.h"
+#include "parley/common/v1/auth.pb.h"
+#include "parley/directory/directory.h"
+#include "parley/notify/v1/notify.pb.h"
+
+namespace parley::notify {
+
+namespace pb = ::parley::notify::v1;
+
+inline constexpr size_t kMaxPresenceIds = 500;
+inline constexpr size_t kMaxStatusTextChars = 100;
+inline constexpr absl::Duration kHeartbeatInterval = absl::Seconds(30);
+inline constexpr absl::Duration kPresenceTtl = absl::Seconds(90);
+
+std::string PresenceKey(uint64_t user);
+
+class Presence {
+ public:
+  // `redis` may be null (presence not configured).
+  Presence(RedisPool* redis, directory::Directory* directory)
+      : redis_(redis), directory_(directory) {}
+  absl::StatusOr<pb::HeartbeatResponse> Heartbeat(const common::v1::TokenClaims& caller,
+                                                  const pb::HeartbeatRequest& req);
+  absl::StatusOr<pb::GetPresenceResponse> Get(const common::v1::TokenClaims& caller,
+                                              const pb::GetPresenceRequest& req);
+
+ private:
+  RedisPool* const redis_;
+  directory::Directory* const directory_;
+};
+
+}  // namespace parley::notify
