@@ -175,7 +175,10 @@ bool PortOpen(int port) {
   return open;
 }
 
-RedisServer::RedisServer(std::string dir) : dir_(std::move(dir)), port_(FreePort()) { Launch(); }
+RedisServer::RedisServer(std::string dir) : dir_(std::move(dir)), port_(FreePort()) {
+  std::filesystem::create_directories(dir_);
+  Launch();
+}
 
 void RedisServer::Launch() {
   std::string binary = "/usr/bin/redis-server";

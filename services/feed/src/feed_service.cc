@@ -2,6 +2,7 @@
 
 #include "parley/log/log.h"
 #include "parley/server/call.h"
+#include "parley/server/forward.h"
 #include "parley/status/status.h"
 
 namespace parley::feed {
@@ -18,8 +19,6 @@ using status::ToGrpc;
   auto caller = auth_->Authenticate##Kind(*(ctx)); \
   if (!caller.ok()) return ToGrpc(caller.status())
 
-constexpr char kForwarded[] = "x-parley-forwarded";
-
 template <typename Req, typename Resp>
 std::optional<grpc::Status> FeedGrpcService::Route(grpc::ServerContext* ctx, int32_t shard,
                                                    const Req& req, Resp* resp,
@@ -29,21 +28,12 @@ std::optional<grpc::Status> FeedGrpcService::Route(grpc::ServerContext* ctx, int
   if (shard < 0 || shard >= shards.count() || peers_ == nullptr) {
     return grpc::Status(grpc::NOT_FOUND, "no such record on any shard");
   }
-  if (ctx->client_metadata().count(kForwarded) > 0) {
+  if (server::WasForwarded(*ctx)) {
     return grpc::Status(grpc::FAILED_PRECONDITION,
                         "forwarded to the wrong feed shard: shard maps disagree");
   }
-  grpc::ClientContext out;
-  out.set_deadline(std::min(ctx->deadline(), std::chrono::system_clock::now() +
-                                                 absl::ToChronoNanoseconds(peers_->deadline())));
-  for (const char* key : {"authorization", "x-request-id"}) {
-    auto it = ctx->client_metadata().find(key);
-    if (it != ctx->client_metadata().end()) {
-      out.AddMetadata(key, std::string(it->second.data(), it->second.size()));
-    }
-  }
-  out.AddMetadata(kForwarded, "1");
-  return (peers_->Public(shard)->*method)(&out, req, resp);
+  auto out = server::ForwardContext(*ctx, peers_->deadline());
+  return (peers_->Public(shard)->*method)(out.get(), req, resp);
 }
 
 int32_t FeedGrpcService::UserShard(uint64_t user_id) const {

@@ -2,6 +2,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "parley/config/config.h"
@@ -19,7 +20,9 @@ ABSL_FLAG(int, home_timeline_head, 800,
 ABSL_FLAG(int, post_rate_per_minute, 60,
           "posts plus comments one person may write per minute (1..100000)");
 ABSL_FLAG(std::string, search_addr, "", "host:port of search, subscribed to feed's events");
-ABSL_FLAG(std::string, notify_addr, "", "host:port of notifications, subscribed to feed's events");
+ABSL_FLAG(std::string, notify_addr, "",
+          "host:port of notifications (every shard's, comma-separated), subscribed to feed's "
+          "events");
 ABSL_FLAG(std::string, federation_addr, "", "host:port of federation, subscribed to feed's events");
 
 namespace parley::feed {
@@ -119,25 +122,39 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
                           })));
   }
   struct Peer {
-    const char* name;
+    std::string name;  // the dispatcher's (and subscriber's) name
+    std::string flag;  // the flag its address came from
     std::string addr;
     const char* method;
     std::shared_ptr<ChannelSlot> in_process;  // set: a service of this process
   };
-  for (const Peer& p :
-       {Peer{"search", absl::GetFlag(FLAGS_search_addr),
-             "/parley.search.v1.SearchInternalService/ApplyEvents"},
-        Peer{"notify", absl::GetFlag(FLAGS_notify_addr),
-             "/parley.notify.v1.NotificationInternalService/ApplyEvents", notify_channel},
-        Peer{"federation", absl::GetFlag(FLAGS_federation_addr),
-             "/parley.federation.v1.FederationInternalService/ApplyEvents"}}) {
+  std::vector<Peer> peers = {
+      Peer{"search", "search_addr", absl::GetFlag(FLAGS_search_addr),
+           "/parley.search.v1.SearchInternalService/ApplyEvents", nullptr},
+      Peer{"federation", "federation_addr", absl::GetFlag(FLAGS_federation_addr),
+           "/parley.federation.v1.FederationInternalService/ApplyEvents", nullptr}};
+  // Notifications may be sharded: every notification shard gets every event
+  // and keeps its own recipients' ("notify" with one address, "notify-<i>"
+  // with several).
+  constexpr char kNotifyMethod[] = "/parley.notify.v1.NotificationInternalService/ApplyEvents";
+  if (notify_channel != nullptr) {
+    peers.push_back(Peer{"notify", "notify_addr", "", kNotifyMethod, notify_channel});
+  } else {
+    const std::vector<std::string> addrs =
+        absl::StrSplit(absl::GetFlag(FLAGS_notify_addr), ',', absl::SkipEmpty());
+    for (size_t i = 0; i < addrs.size(); ++i) {
+      peers.push_back(Peer{addrs.size() == 1 ? "notify" : absl::StrCat("notify-", i), "notify_addr",
+                           addrs[i], kNotifyMethod, nullptr});
+    }
+  }
+  for (const Peer& p : peers) {
     std::shared_ptr<events::Subscriber> subscriber;
     if (p.in_process != nullptr) {
       subscriber = std::make_shared<events::Subscriber>(
           p.name, [slot = p.in_process] { return slot->Get(); }, p.method, credential);
     } else {
       if (p.addr.empty()) continue;
-      auto hp = config::ParseHostPort(absl::StrCat(p.name, "_addr"), p.addr);
+      auto hp = config::ParseHostPort(p.flag, p.addr);
       if (!hp.ok()) return hp.status();
       subscriber = std::make_shared<events::Subscriber>(
           p.name, grpc::CreateChannel(p.addr, grpc::InsecureChannelCredentials()), p.method,

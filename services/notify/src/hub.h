@@ -69,6 +69,14 @@ class StreamHub {
     ++it->second.generation;
     it->second.cv->notify_all();
   }
+  // Wakes every stream (they re-read, and re-decide how long to wait).
+  void WakeAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [user, u] : users_) {
+      ++u.generation;
+      u.cv->notify_all();
+    }
+  }
   // Ends every stream (shutdown): Wait returns at once from now on.
   void Stop() {
     std::lock_guard<std::mutex> lock(mu_);

@@ -1,10 +1,16 @@
 #include "notify/src/module.h"
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "parley/log/log.h"
 
 ABSL_FLAG(std::string, redis_addr, "",
-          "host:port of Redis for presence (empty: presence is UNKNOWN for everyone)");
+          "host:port of Redis for presence and, with several shards, stream wake-ups (empty: "
+          "presence is UNKNOWN for everyone)");
+ABSL_FLAG(int, notify_shard_count, 1, "number of notification shards (1..1024)");
+ABSL_FLAG(int, notify_shard_index, 0, "this process's notification shard, 0..count-1");
+ABSL_FLAG(std::string, notify_shard_addrs, "",
+          "every notification shard's host:port in shard order, comma-separated");
 
 namespace parley::notify {
 
@@ -24,12 +30,18 @@ absl::StatusOr<std::unique_ptr<NotifyModule>> NotifyModule::Create(
                                     .Register(registry)
                                     .Add({});
   redis_up.Set(0);
+  module->hub = std::make_unique<StreamHub>(kMaxStreamsPerUser);
   const std::string redis_addr = absl::GetFlag(FLAGS_redis_addr);
   if (!redis_addr.empty()) {
     auto options = ParseRedisAddress(redis_addr);
     if (!options.ok()) return options.status();
+    // Losing Redis wakes every stream, so that streams of people homed on
+    // another shard switch to polling at once.
     module->redis =
-        std::make_unique<RedisPool>(*options, [&redis_up](bool up) { redis_up.Set(up ? 1 : 0); });
+        std::make_unique<RedisPool>(*options, [&redis_up, hub = module->hub.get()](bool up) {
+          redis_up.Set(up ? 1 : 0);
+          if (!up) hub->WakeAll();
+        });
   }
 
   storage::DbOptions db_options;
@@ -41,17 +53,39 @@ absl::StatusOr<std::unique_ptr<NotifyModule>> NotifyModule::Create(
   if (!db.ok()) return db.status();
   module->db = *std::move(db);
 
-  auto inbox = Inbox::Create(module->db.get(), module->directory.get(), InboxOptions{});
+  auto shards = shard::ShardMap::Create(absl::GetFlag(FLAGS_notify_shard_count),
+                                        absl::GetFlag(FLAGS_notify_shard_index),
+                                        absl::GetFlag(FLAGS_notify_shard_addrs));
+  if (!shards.ok()) return shards.status();
+  if (shards->count() > 1) module->peers = std::make_unique<NotifyPeers>(*shards);
+  auto inbox = Inbox::Create(module->db.get(), module->directory.get(), InboxOptions{*shards});
   if (!inbox.ok()) return inbox.status();
   module->inbox = *std::move(inbox);
-  module->hub = std::make_unique<StreamHub>(kMaxStreamsPerUser);
-  module->inbox->SetOnChange([hub = module->hub.get()](const std::vector<uint64_t>& users) {
+  // With several shards, a person's streams may be served by any of them:
+  // changes are published on Redis, and every shard wakes its own streams.
+  const bool publish = shards->count() > 1 && module->redis != nullptr;
+  module->inbox->SetOnChange([hub = module->hub.get(), redis = module->redis.get(),
+                              publish](const std::vector<uint64_t>& users) {
     for (uint64_t u : users) hub->Notify(u);
+    if (!publish) return;
+    std::vector<std::vector<std::string>> commands;
+    for (uint64_t u : users) commands.push_back({"PUBLISH", kChangesChannel, std::to_string(u)});
+    (void)redis->Pipeline(commands);  // Redis down: remote streams poll instead
   });
+  if (publish) {
+    module->changes = std::make_unique<RedisSubscriber>(
+        module->redis->options(), kChangesChannel, [hub = module->hub.get()](const std::string& m) {
+          uint64_t user = 0;
+          if (absl::SimpleAtoi(m, &user)) hub->Notify(user);
+        });
+  }
   module->presence = std::make_unique<Presence>(module->redis.get(), module->directory.get());
   module->public_service = std::make_unique<NotificationGrpcService>(
       module->inbox.get(), module->presence.get(), module->hub.get(), module->directory.get(),
-      module->authenticator.get());
+      module->authenticator.get(), module->peers.get());
+  if (publish) {
+    module->public_service->SetPubSub([redis = module->redis.get()] { return redis->up(); });
+  }
   module->internal_service = std::make_unique<NotificationInternalGrpcService>(
       module->inbox.get(), module->authenticator.get());
   log::Info("notify ready", {{"redis", redis_addr.empty() ? "none" : redis_addr}});

@@ -1,5 +1,5 @@
 // Notifications' part of the object graph, built from the common flags,
-// identity's address (libs/directory) and --redis_addr. parley-notify and the
+// identity's address (libs/directory), --redis_addr and --notify_shard_*. parley-notify and the
 // all-in-one parley build it here.
 #pragma once
 
@@ -22,20 +22,27 @@
 
 namespace parley::notify {
 
-// Streams per person (notify.proto: up to 10, RESOURCE_EXHAUSTED beyond).
+// Streams per person (notify.proto: up to 10, RESOURCE_EXHAUSTED beyond),
+// counted per process.
 inline constexpr size_t kMaxStreamsPerUser = 10;
+// Redis channel carrying the ids of people whose inbox changed (several shards).
+inline constexpr char kChangesChannel[] = "parley:notify:changes";
 
 struct NotifyModule {
   std::shared_ptr<server::ChannelSlot> identity_channel;
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<directory::Directory> directory;
   std::unique_ptr<auth::Authenticator> authenticator;
-  std::unique_ptr<RedisPool> redis;  // null without --redis_addr
   std::unique_ptr<StreamHub> hub;
+  std::unique_ptr<RedisPool> redis;    // null without --redis_addr
+  std::unique_ptr<NotifyPeers> peers;  // null with one shard
   std::unique_ptr<Inbox> inbox;
   std::unique_ptr<Presence> presence;
   std::unique_ptr<NotificationGrpcService> public_service;
   std::unique_ptr<NotificationInternalGrpcService> internal_service;
+  // Several shards with Redis: wake-ups from the others (declared last: its
+  // thread calls hub, so it stops first).
+  std::unique_ptr<RedisSubscriber> changes;
 
   // Opens <data_dir>/notify. Registers parley_notify_redis_up in `registry`
   // (the server's). Reaches identity through `identity_channel`, or when null
