@@ -112,8 +112,8 @@ class NotifyStack {
     db_options.prefix_bloom_lengths = {{"inbox", 8}, {"unread", 8}};
     db_options.sync_writes = config.sync_writes;
     db_ = Must(storage::Db::Open(db_options), "open the notify database");
-    inbox_ = Must(notify::Inbox::Create(db_.get(), directory, notify::InboxOptions{}),
-                  "Inbox::Create");
+    inbox_ =
+        Must(notify::Inbox::Create(db_.get(), directory, notify::InboxOptions{}), "Inbox::Create");
     inbox_->SetOnChange([hub = hub_.get()](const std::vector<uint64_t>& users) {
       for (uint64_t u : users) hub->Notify(u);
     });
@@ -125,9 +125,9 @@ class NotifyStack {
     std::vector<server::HostedService> hosted = {
         {public_service_.get(), npb::NotificationService::service_full_name()},
         {internal_service_.get(), npb::NotificationInternalService::service_full_name()}};
-    server_ = Must(
-        server::Server::Start(config.server, hosted, std::make_shared<prometheus::Registry>()),
-        "server");
+    server_ =
+        Must(server::Server::Start(config.server, hosted, std::make_shared<prometheus::Registry>()),
+             "server");
   }
   ~NotifyStack() { Stop(); }
   NotifyStack(const NotifyStack&) = delete;

@@ -272,7 +272,7 @@ struct Phase {
   std::string name;
   uint64_t events = 0;
   uint64_t batches = 0;
-  double seconds = 0;               // first send to the last reply
+  double seconds = 0;                // first send to the last reply
   std::vector<double> from_send_ms;  // per event read as the newest actor
   std::vector<double> from_due_ms;   // paced only: from the scheduled time
   std::vector<double> rpc_ms;        // ApplyEvents round trips
@@ -398,8 +398,8 @@ int main(int argc, char** argv) {
   Sender sender(bench::OwnChannel(stack.port()), credential.get(), &deliveries.recipient);
   const Phase warm =
       RunPhase("warm-up, one per stream", sender, deliveries, streams, 0, streams, 0);
-  const Phase paced = RunPhase(absl::StrCat("paced at ", kRate, "/s"), sender, deliveries,
-                               streams, streams, paced_events, kRate);
+  const Phase paced = RunPhase(absl::StrCat("paced at ", kRate, "/s"), sender, deliveries, streams,
+                               streams, paced_events, kRate);
   const Phase unpaced = RunPhase(absl::StrCat("unpaced, batches of ", kMaxBatch), sender,
                                  deliveries, streams, streams + paced_events, unpaced_events, 0);
 
@@ -449,7 +449,8 @@ int main(int argc, char** argv) {
   std::printf("target: p99 <= %.0f ms at %.0f events/s: %s (p99 %.3f ms)\n", kTargetP99Ms, kRate,
               p99 <= kTargetP99Ms ? "met" : "NOT met", p99);
   std::printf(
-      "stream messages read %llu; wrong stream %llu; unexpected %llu; streams ended early %llu%s%s\n",
+      "stream messages read %llu; wrong stream %llu; unexpected %llu; streams ended early "
+      "%llu%s%s\n",
       static_cast<unsigned long long>(deliveries.messages.load()),
       static_cast<unsigned long long>(deliveries.wrong_stream.load()),
       static_cast<unsigned long long>(deliveries.unexpected.load()),

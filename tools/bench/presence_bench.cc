@@ -228,8 +228,8 @@ int main(int argc, char** argv) {
               redis_calls_per_s, redis_people_per_s, static_cast<unsigned long long>(redis_errors));
   std::printf("ratio (gRPC / raw MGET) %.3f; target >= %.1f: %s\n", ratio, kTargetRatio,
               ratio >= kTargetRatio ? "met" : "NOT met");
-  std::printf("BENCH presence people_per_s=%.0f redis_people_per_s=%.0f ratio=%.3f\n",
-              people_per_s, redis_people_per_s, ratio);
+  std::printf("BENCH presence people_per_s=%.0f redis_people_per_s=%.0f ratio=%.3f\n", people_per_s,
+              redis_people_per_s, ratio);
 
   stack.Stop();
   return grpc_errors == 0 && redis_errors == 0 ? 0 : 1;

@@ -540,6 +540,22 @@ absl::Status Feed::ParseBody(const TokenClaims& caller, const std::string& body,
   return absl::OkStatus();
 }
 
+// A private group's content mentions (and so notifies) its members only: a
+// mention must not tell anyone else that the post exists. Runs on the group's
+// shard, which knows the membership.
+void Feed::KeepReaders(const pb::Post& post,
+                       google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions) {
+  if (post.group().id() == 0 || post.group().privacy() == common::v1::GROUP_PRIVACY_PUBLIC) {
+    return;
+  }
+  google::protobuf::RepeatedPtrField<common::v1::UserRef> kept;
+  for (auto& m : *mentions) {
+    const char state = GroupMembership(post.group().id(), m.id()).state;
+    if (state == 'm' || state == 'a') *kept.Add() = std::move(m);
+  }
+  *mentions = std::move(kept);
+}
+
 std::vector<uint64_t> Feed::Followees(uint64_t user_id) {
   std::vector<uint64_t> out;
   std::string prefix = U64Key(user_id);
@@ -1026,6 +1042,7 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   }
   absl::Status s = ParseBody(caller, req.body(), post.mutable_mentions(), post.mutable_hashtags());
   if (!s.ok()) return s;
+  KeepReaders(post, post.mutable_mentions());
   auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   s = CheckRate(caller.user_id());
@@ -1269,6 +1286,7 @@ absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
   }
   absl::Status s = ParseBody(caller, req.body(), comment.mutable_mentions(), nullptr);
   if (!s.ok()) return s;
+  KeepReaders(post, comment.mutable_mentions());
   auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   s = CheckRate(caller.user_id());

@@ -244,6 +244,9 @@ class Feed {
   absl::Status CheckRate(uint64_t user_id);
   absl::Status SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t comment_id,
                        uint64_t content_author, uint64_t group_id, bool like);
+  // Drops mentions of people who may not read `post` (a private group's non-members).
+  void KeepReaders(const pb::Post& post,
+                   google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions);
   absl::Status ParseBody(const TokenClaims& caller, const std::string& body,
                          google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions,
                          google::protobuf::RepeatedPtrField<std::string>* hashtags);

@@ -1595,5 +1595,26 @@ TEST_F(GroupsTest, PostCountsOfPrivateGroupsAreForMembersOnly) {
   EXPECT_EQ(counted(m), 0);
 }
 
+// A private group's posts and comments mention (and so notify) members only.
+TEST_F(GroupsTest, PrivateGroupMentionsReachMembersOnly) {
+  Account admin = MakeOrg("acme.example");
+  Account mia = AddUser("acme.example", "mia");
+  Account ned = AddUser("acme.example", "ned");
+  const uint64_t group = CreateGroup(admin, "Board", kPrivate);
+  InviteAndJoin(admin, group, mia);
+  pb::Post post;
+  ASSERT_TRUE(GroupPostStatus(admin, group, "hi @mia and @ned", kStatus, &post).ok());
+  ASSERT_EQ(post.mentions_size(), 1);
+  EXPECT_EQ(post.mentions(0).id(), mia.id);
+  pb::Comment comment;
+  ASSERT_TRUE(CommentStatus(mia, post.id(), "@ned @admin", 0, &comment).ok());
+  ASSERT_EQ(comment.mentions_size(), 1);
+  EXPECT_EQ(comment.mentions(0).id(), admin.id);
+  // In a public group everyone in the org may read it, so anyone is mentioned.
+  const uint64_t open = CreateGroup(admin, "Guild");
+  ASSERT_TRUE(GroupPostStatus(admin, open, "hi @ned", kStatus, &post).ok());
+  EXPECT_EQ(post.mentions_size(), 1);
+}
+
 }  // namespace
 }  // namespace parley::feed

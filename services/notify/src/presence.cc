@@ -2,7 +2,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
 #include "parley/status/status.h"
 
@@ -59,9 +58,19 @@ absl::StatusOr<pb::HeartbeatResponse> Presence::Heartbeat(const common::v1::Toke
       absl::StrCat(caller.org_id(), std::string(1, kSep), static_cast<int>(req.state()),
                    std::string(1, kSep), req.status_text());
   // Redis down: accepted and dropped (the next heartbeat will land).
-  (void)redis_->Pipeline({{"SET", PresenceKey(caller.user_id()), value, "EX",
-                           absl::StrCat(absl::ToInt64Seconds(kPresenceTtl))}});
+  auto set = redis_->Pipeline({{"SET", PresenceKey(caller.user_id()), value, "EX",
+                                absl::StrCat(absl::ToInt64Seconds(kPresenceTtl))}});
+  if (set.ok()) {
+    Remember(caller.user_id(),
+             {caller.org_id(), req.state(), req.status_text(), absl::Now() + kPresenceCacheTtl});
+  }
   return resp;
+}
+
+void Presence::Remember(uint64_t user, Cached c) {
+  std::lock_guard<std::mutex> lock(cache_mu_);
+  if (cache_.size() >= kMaxPresenceCache) cache_.clear();  // bounded; refills in a second
+  cache_[user] = std::move(c);
 }
 
 absl::StatusOr<pb::GetPresenceResponse> Presence::Get(const common::v1::TokenClaims& caller,
@@ -76,40 +85,68 @@ absl::StatusOr<pb::GetPresenceResponse> Presence::Get(const common::v1::TokenCla
     p->set_state(pb::PRESENCE_STATE_UNKNOWN);
   }
   if (redis_ == nullptr || !redis_->up() || req.user_ids_size() == 0) return resp;
-  // Only people of the caller's org are looked up; the others stay UNKNOWN.
-  std::vector<uint64_t> ids(req.user_ids().begin(), req.user_ids().end());
-  auto people = directory_->Get(ids);
-  if (!people.ok()) return people.status();
-  std::vector<int> slots;
-  std::vector<std::string> mget = {"MGET"};
-  for (int i = 0; i < req.user_ids_size(); ++i) {
-    auto it = people->find(req.user_ids(i));
-    if (it == people->end() || it->second.org_id != caller.org_id()) continue;
-    slots.push_back(i);
-    mget.push_back(PresenceKey(req.user_ids(i)));
+  // Recent heartbeats from the cache; one MGET for the others. A value names
+  // its person's org, so people with a heartbeat need no directory lookup;
+  // the rest are OFFLINE if they are of the caller's org, else UNKNOWN.
+  const absl::Time now = absl::Now();
+  std::vector<int> missing;
+  {
+    std::lock_guard<std::mutex> lock(cache_mu_);
+    for (int i = 0; i < req.user_ids_size(); ++i) {
+      auto it = cache_.find(req.user_ids(i));
+      if (it == cache_.end() || it->second.expires <= now) {
+        missing.push_back(i);
+      } else if (it->second.org == caller.org_id()) {
+        resp.mutable_presences(i)->set_state(it->second.state);
+        resp.mutable_presences(i)->set_status_text(it->second.text);
+      }
+    }
   }
-  if (slots.empty()) return resp;
+  if (missing.empty()) return resp;
+  std::vector<std::string> mget = {"MGET"};
+  mget.reserve(missing.size() + 1);
+  for (int i : missing) mget.push_back(PresenceKey(req.user_ids(i)));
   auto replies = redis_->Pipeline({mget});
   if (!replies.ok()) return resp;  // Redis went down: UNKNOWN, not an error
   const redisReply* r = (*replies)[0].get();
-  if (r->type != REDIS_REPLY_ARRAY || r->elements != slots.size()) return resp;
-  for (size_t k = 0; k < slots.size(); ++k) {
-    pb::Presence* p = resp.mutable_presences(slots[k]);
+  if (r->type != REDIS_REPLY_ARRAY || r->elements != missing.size()) return resp;
+  std::vector<uint64_t> absent;
+  for (size_t k = 0; k < missing.size(); ++k) {
+    const int i = missing[k];
     const redisReply* e = r->element[k];
     if (e->type != REDIS_REPLY_STRING) {
-      p->set_state(pb::PRESENCE_STATE_OFFLINE);  // no heartbeat within 90 s
+      absent.push_back(req.user_ids(i));
       continue;
     }
-    std::vector<std::string> parts =
-        absl::StrSplit(absl::string_view(e->str, e->len), absl::MaxSplits(kSep, 2));
+    const absl::string_view value(e->str, e->len);
+    const size_t a = value.find(kSep);
+    const size_t b = a == absl::string_view::npos ? a : value.find(kSep, a + 1);
     uint64_t org = 0;
     int state = 0;
-    if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &org) || org != caller.org_id() ||
-        !absl::SimpleAtoi(parts[1], &state) || !pb::PresenceState_IsValid(state)) {
-      continue;  // stays UNKNOWN
+    if (b == absl::string_view::npos || !absl::SimpleAtoi(value.substr(0, a), &org) ||
+        !absl::SimpleAtoi(value.substr(a + 1, b - a - 1), &state) ||
+        !pb::PresenceState_IsValid(state)) {
+      continue;  // a value this version does not read: UNKNOWN
     }
-    p->set_state(static_cast<pb::PresenceState>(state));
-    p->set_status_text(parts[2]);
+    Cached c{org, static_cast<pb::PresenceState>(state), std::string(value.substr(b + 1)),
+             now + kPresenceCacheTtl};
+    if (org == caller.org_id()) {  // another org's person stays UNKNOWN
+      resp.mutable_presences(i)->set_state(c.state);
+      resp.mutable_presences(i)->set_status_text(c.text);
+    }
+    Remember(req.user_ids(i), std::move(c));
+  }
+  if (absent.empty()) return resp;
+  auto people = directory_->Get(absent);
+  if (!people.ok()) return people.status();
+  for (uint64_t id : absent) {
+    auto it = people->find(id);
+    if (it == people->end() || it->second.org_id != caller.org_id()) continue;
+    for (int i = 0; i < req.user_ids_size(); ++i) {
+      if (req.user_ids(i) == id) {
+        resp.mutable_presences(i)->set_state(pb::PRESENCE_STATE_OFFLINE);  // no heartbeat in 90 s
+      }
+    }
   }
   return resp;
 }

@@ -5,7 +5,10 @@
 #pragma once
 
 #include <cstdint>
+#include <mutex>
+#include <string>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "notify/src/redis.h"
@@ -21,6 +24,9 @@ inline constexpr size_t kMaxPresenceIds = 500;
 inline constexpr size_t kMaxStatusTextChars = 100;
 inline constexpr absl::Duration kHeartbeatInterval = absl::Seconds(30);
 inline constexpr absl::Duration kPresenceTtl = absl::Seconds(90);
+// How stale another replica's view of a heartbeat may be.
+inline constexpr absl::Duration kPresenceCacheTtl = absl::Seconds(1);
+inline constexpr size_t kMaxPresenceCache = 200000;
 
 std::string PresenceKey(uint64_t user);
 
@@ -35,8 +41,21 @@ class Presence {
                                               const pb::GetPresenceRequest& req);
 
  private:
+  // Heartbeats seen recently (read from Redis, or written here), kept for
+  // kPresenceCacheTtl: lookups of the same people by many viewers cost one
+  // Redis read per second, not one per call.
+  struct Cached {
+    uint64_t org = 0;
+    pb::PresenceState state = pb::PRESENCE_STATE_UNKNOWN;
+    std::string text;
+    absl::Time expires;
+  };
+  void Remember(uint64_t user, Cached c);
+
   RedisPool* const redis_;
   directory::Directory* const directory_;
+  std::mutex cache_mu_;
+  absl::flat_hash_map<uint64_t, Cached> cache_;  // guarded by cache_mu_
 };
 
 }  // namespace parley::notify
