@@ -40,7 +40,7 @@ const FLAGS = {
   "parley-feed": [...COMMON, ...SHARDED, "fanout_push_threshold", "home_timeline_head",
     "search_addr", "notify_addr", "federation_addr", "post_rate_per_minute", "user_cache_ttl_s"],
   "parley-search": [...COMMON, "feed_addr"],
-  "parley-notify": [...COMMON, ...SHARDED, "redis_addr"],
+  "parley-notify": [...COMMON, ...SHARDED, "redis_addr", "user_cache_ttl_s"],
   "parley-federation": [...COMMON, "instance_domain", "instance_key_file"],
 };
 FLAGS["parley"] = [...new Set(Object.values(FLAGS).flat())];
@@ -313,15 +313,28 @@ for (const sts of byKind("StatefulSet")) {
     // Addresses that point into the cluster must name a rendered Service and its port.
     for (const [n, f] of flags) {
       if (!n.endsWith("_addr") || n === "grpc_addr" || n === "metrics_addr") continue;
-      const hp = String(f.value).match(/^(.+):([0-9]+)$/);
-      if (!check(hp, `${where}: --${n} "${f.value}" is not host:port`)) continue;
-      const dm = hp[1].match(dnsSuffixRe);
-      if (!dm) { notes.push(`${where}: --${n} ${f.value} is outside this release`); continue; }
-      const svcName = dm[1];
-      addressedServices.add(svcName);
-      const target = find("Service", svcName);
-      if (check(target, `${where}: --${n} names Service "${svcName}", which is not rendered`))
-        check(target.spec.ports.some((p) => String(p.port) === hp[2]), `${where}: --${n}: Service ${svcName} has no port ${hp[2]}`);
+      // A list (every shard of a sharded service) names pods through their headless Service:
+      // "<statefulset>-<ordinal>.<headless service>.<ns>.svc...:port".
+      for (const one of String(f.value).split(",")) {
+        const hp = one.match(/^(.+):([0-9]+)$/);
+        if (!check(hp, `${where}: --${n} "${one}" is not host:port`)) continue;
+        const dm = hp[1].match(dnsSuffixRe);
+        if (!dm) { notes.push(`${where}: --${n} ${one} is outside this release`); continue; }
+        let svcName = dm[1];
+        const pod = svcName.match(/^(.+)-([0-9]+)\.([^.]+)$/);
+        if (pod) {
+          svcName = pod[3];
+          const owner = find("StatefulSet", pod[1]);
+          if (check(owner, `${where}: --${n} names pod ${pod[1]}-${pod[2]} of StatefulSet ${pod[1]}, which is not rendered`)) {
+            check(owner.spec.serviceName === svcName, `${where}: --${n}: ${svcName} is not the headless Service of ${pod[1]}`);
+            check(Number(pod[2]) < (owner.spec.replicas ?? 1), `${where}: --${n}: ${pod[1]} has no pod ${pod[2]}`);
+          }
+        }
+        addressedServices.add(svcName);
+        const target = find("Service", svcName);
+        if (check(target, `${where}: --${n} names Service "${svcName}", which is not rendered`))
+          check(target.spec.ports.some((p) => String(p.port) === hp[2]), `${where}: --${n}: Service ${svcName} has no port ${hp[2]}`);
+      }
     }
     // data_dir on the PersistentVolumeClaim.
     const claimNames = new Set((sts.spec.volumeClaimTemplates ?? []).map((t) => t.metadata.name));

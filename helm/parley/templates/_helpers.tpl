@@ -216,7 +216,11 @@ PARLEY_HOME_TIMELINE_HEAD: {{ $root.Values.feed.homeTimelineHead | int64 | quote
 {{- range $peer := list "search" "notify" "federation" }}
 {{- $explicit := index $root.Values.feed (printf "%sAddr" $peer) }}
 {{- if or $explicit (include "parley.serviceEnabled" (dict "root" $root "component" $peer)) }}
-PARLEY_{{ upper $peer }}_ADDR: {{ default (index $addr $peer) $explicit | quote }}
+{{- /* Every notification shard applies every event (keeping its own people's): feed names
+      each shard, not the load-balanced Service. */}}
+{{- $default := index $addr $peer }}
+{{- if eq $peer "notify" }}{{ $default = include "parley.shardAddrs" (dict "root" $root "component" "notify") }}{{ end }}
+PARLEY_{{ upper $peer }}_ADDR: {{ default $default $explicit | quote }}
 {{- end }}
 {{- end }}
 {{- end }}

@@ -8,10 +8,6 @@
 #include "parley/config/config.h"
 #include "parley/log/log.h"
 
-ABSL_FLAG(int, shard_count, 1, "number of feed shards (1..1024)");
-ABSL_FLAG(int, shard_index, 0, "this process's feed shard, 0..shard_count-1");
-ABSL_FLAG(std::string, shard_addrs, "",
-          "every feed shard's host:port in shard order, comma-separated");
 ABSL_FLAG(int64_t, fanout_push_threshold, 10000,
           "authors with more followers are not pushed to home timelines but merged at read "
           "time (1..100000000)");
@@ -32,9 +28,7 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
     std::shared_ptr<ChannelSlot> identity_channel, std::shared_ptr<ChannelSlot> notify_channel) {
   auto module = std::make_unique<FeedModule>();
   FeedOptions options;
-  const int shard_count = absl::GetFlag(FLAGS_shard_count);
-  auto shards = shard::ShardMap::Create(shard_count, absl::GetFlag(FLAGS_shard_index),
-                                        absl::GetFlag(FLAGS_shard_addrs));
+  auto shards = shard::ShardMapFromFlags();
   if (!shards.ok()) return shards.status();
   options.shards = *shards;
   if (shards->count() > 1) {

@@ -7,10 +7,6 @@
 ABSL_FLAG(std::string, redis_addr, "",
           "host:port of Redis for presence and, with several shards, stream wake-ups (empty: "
           "presence is UNKNOWN for everyone)");
-ABSL_FLAG(int, notify_shard_count, 1, "number of notification shards (1..1024)");
-ABSL_FLAG(int, notify_shard_index, 0, "this process's notification shard, 0..count-1");
-ABSL_FLAG(std::string, notify_shard_addrs, "",
-          "every notification shard's host:port in shard order, comma-separated");
 
 namespace parley::notify {
 
@@ -53,9 +49,7 @@ absl::StatusOr<std::unique_ptr<NotifyModule>> NotifyModule::Create(
   if (!db.ok()) return db.status();
   module->db = *std::move(db);
 
-  auto shards = shard::ShardMap::Create(absl::GetFlag(FLAGS_notify_shard_count),
-                                        absl::GetFlag(FLAGS_notify_shard_index),
-                                        absl::GetFlag(FLAGS_notify_shard_addrs));
+  auto shards = shard::ShardMapFromFlags();
   if (!shards.ok()) return shards.status();
   if (shards->count() > 1) module->peers = std::make_unique<NotifyPeers>(*shards);
   auto inbox = Inbox::Create(module->db.get(), module->directory.get(), InboxOptions{*shards});

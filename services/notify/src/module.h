@@ -1,5 +1,5 @@
 // Notifications' part of the object graph, built from the common flags,
-// identity's address (libs/directory), --redis_addr and --notify_shard_*. parley-notify and the
+// identity's address (libs/directory), --redis_addr and --shard_*. parley-notify and the
 // all-in-one parley build it here.
 #pragma once
 

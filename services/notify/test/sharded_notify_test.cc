@@ -57,9 +57,9 @@ class ShardedNotifyTest : public ::testing::Test {
           "notify" + std::to_string(i),
           {testing::BinaryPath("services/notify/parley-notify"), "--grpc_addr=" + notify_addrs_[i],
            "--data_dir=" + dir_.Sub("notify" + std::to_string(i)), "--identity_addr=" + id_addr,
-           "--redis_addr=" + redis_->address(), "--notify_shard_count=2",
-           "--notify_shard_index=" + std::to_string(i), "--notify_shard_addrs=" + all,
-           "--user_cache_ttl_s=0", "--node_id=" + std::to_string(i)},
+           "--redis_addr=" + redis_->address(), "--shard_count=2",
+           "--shard_index=" + std::to_string(i), "--shard_addrs=" + all, "--user_cache_ttl_s=0",
+           "--node_id=" + std::to_string(i)},
           key_file);
     }
     auto id_channel = grpc::CreateChannel(id_addr, grpc::InsecureChannelCredentials());

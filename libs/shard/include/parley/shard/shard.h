@@ -40,4 +40,8 @@ class ShardMap {
   std::vector<std::string> addresses_;
 };
 
+// The shard map of a sharded service from --shard_count, --shard_index and
+// --shard_addrs (one set of flags: a process is one shard of one service).
+absl::StatusOr<ShardMap> ShardMapFromFlags();
+
 }  // namespace parley::shard
