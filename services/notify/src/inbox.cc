@@ -1,6 +1,7 @@
 #include "notify/src/inbox.h"
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -89,20 +90,22 @@ absl::StatusOr<uint64_t> DecodeToken(const std::string& token, char mode) {
 }
 
 // Kinds where one actor acting again changes nothing (a like after an
-// unlike; a second follow): the entry is bumped only for a new actor.
+// unlike; a follow after an unfollow): the entry is bumped only for a new
+// actor. A second join request or invitation is news, and bumps.
 bool OncePerActor(pb::NotificationKind kind) {
   switch (kind) {
     case pb::NOTIFICATION_KIND_POST_LIKED:
     case pb::NOTIFICATION_KIND_COMMENT_LIKED:
     case pb::NOTIFICATION_KIND_NEW_FOLLOWER:
-    case pb::NOTIFICATION_KIND_GROUP_JOIN_REQUEST:
-    case pb::NOTIFICATION_KIND_GROUP_INVITE:
-    case pb::NOTIFICATION_KIND_GROUP_JOIN_APPROVED:
       return true;
     default:
       return false;
   }
 }
+
+// A high-water mark of entry ids, kept so that ids stay above every id ever
+// handed out across restarts (even of entries since deleted).
+constexpr char kHighWater[] = "h";
 
 }  // namespace
 
@@ -132,14 +135,11 @@ absl::StatusOr<std::unique_ptr<Inbox>> Inbox::Create(storage::Db* db,
   std::unique_ptr<Inbox> inbox(new Inbox(db, directory, std::move(options)));
   inbox->ids_ = *std::move(generator);
   inbox->applied_ = std::make_unique<storage::AppliedSequences>(db, db->Cf("applied"));
-  // Never hand out an id at or below one already stored (clock stepped back
-  // across a restart): the newest entry of any inbox bounds them all.
-  std::unique_ptr<rocksdb::Iterator> it(db->raw()->NewIterator({}, inbox->subjects_));
-  uint64_t newest = 0;
-  for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    if (it->value().size() == 8) newest = std::max(newest, DecodeU64(it->value().ToString()));
-  }
-  if (newest != 0) inbox->ids_->AdvancePast(newest);
+  // Never hand out an id at or below one handed out before (clock stepped
+  // back across a restart): a stream's "above N" must see every later entry.
+  auto high = db->Get(inbox->counters_, kHighWater);
+  if (!high.ok()) return high.status();
+  if (high->has_value() && (*high)->size() == 8) inbox->ids_->AdvancePast(DecodeU64(**high));
   return inbox;
 }
 
@@ -185,6 +185,7 @@ std::vector<Inbox::Delivery> Inbox::DeliveriesOf(const ev::Event& e) {
         d->post_id = c.post_id();
         d->comment_id = c.parent_comment_id();
         d->group_id = c.group_id();
+        d->cause_comment_id = c.comment_id();
       }
       // The post's author hears of every comment, unless the reply already
       // told them (it was their comment).
@@ -193,6 +194,7 @@ std::vector<Inbox::Delivery> Inbox::DeliveriesOf(const ev::Event& e) {
         d->post_id = c.post_id();
         d->comment_id = c.comment_id();
         d->group_id = c.group_id();
+        d->cause_comment_id = c.comment_id();
       }
       break;
     }
@@ -246,18 +248,24 @@ std::vector<Inbox::Delivery> Inbox::DeliveriesOf(const ev::Event& e) {
     default:
       break;
   }
-  // Only people homed on this shard, never oneself.
+  // Only people homed on this shard, never oneself, and each recipient once
+  // per kind and subject (a person mentioned twice in one post).
   std::vector<Delivery> kept;
+  std::set<std::string> seen;
   for (auto& d : out) {
-    if (d.recipient != 0 && d.recipient != d.actor.id() && IsLocal(d.recipient)) {
-      kept.push_back(std::move(d));
+    if (d.recipient == 0 || d.recipient == d.actor.id() || !IsLocal(d.recipient)) continue;
+    if (!seen.insert(SubjectKey(d.recipient, d.kind, d.post_id, d.comment_id, d.group.id()))
+             .second) {
+      continue;
     }
+    kept.push_back(std::move(d));
   }
   return kept;
 }
 
-absl::Status Inbox::Apply(const ev::Event& e, rocksdb::WriteBatch* batch,
-                          std::vector<uint64_t>* touched) {
+absl::Status Inbox::Apply(const ev::Event& e,
+                          const absl::flat_hash_map<uint64_t, directory::Person>& actors,
+                          rocksdb::WriteBatch* batch, std::vector<uint64_t>* touched) {
   switch (e.payload_case()) {
     case ev::Event::kBlocked:
       batch->Put(blocks_, U64Key(e.blocked().blocker_id(), e.blocked().blocked_user_id()), "");
@@ -268,20 +276,23 @@ absl::Status Inbox::Apply(const ev::Event& e, rocksdb::WriteBatch* batch,
     case ev::Event::kPostDeleted:
       batch->Put(deleted_, Tagged('p', e.post_deleted().post_id()), "");
       return DropContent('p', e.post_deleted().post_id(), batch);
-    case ev::Event::kCommentDeleted:
-      batch->Put(deleted_, Tagged('c', e.comment_deleted().comment_id()), "");
-      return DropContent('c', e.comment_deleted().comment_id(), batch);
+    case ev::Event::kCommentDeleted: {
+      const uint64_t comment = e.comment_deleted().comment_id();
+      batch->Put(deleted_, Tagged('c', comment), "");
+      absl::Status s = DropContent('c', comment, batch);
+      if (s.ok()) s = DropContent('k', comment, batch);
+      return s;
+    }
     default:
       break;
   }
   std::vector<Delivery> deliveries = DeliveriesOf(e);
   if (deliveries.empty()) return absl::OkStatus();
   // Suspended (or unknown) actors never notify.
-  auto actor = directory_->GetOne(deliveries[0].actor.id());
-  if (!actor.ok() && !absl::IsNotFound(actor.status())) return actor.status();
-  if (!actor.ok() || !actor->active) return absl::OkStatus();
+  auto actor = actors.find(deliveries[0].actor.id());
+  if (actor == actors.end() || !actor->second.active) return absl::OkStatus();
   for (Delivery& d : deliveries) {
-    d.actor = actor->ref;  // the current name
+    d.actor = actor->second.ref;  // the current name
     absl::Status s = Deliver(d, batch);
     if (!s.ok()) return s;
     touched->push_back(d.recipient);
@@ -344,7 +355,10 @@ absl::Status Inbox::Deliver(const Delivery& d, rocksdb::WriteBatch* batch) {
   // The most recent actors first, each once.
   std::vector<common::v1::UserRef> actors = {d.actor};
   for (const auto& a : n.actors()) {
-    if (a.id() != d.actor.id() && actors.size() < kMaxActorsShown) actors.push_back(a);
+    // Someone blocked since is not shown again.
+    if (a.id() != d.actor.id() && actors.size() < kMaxActorsShown && !Blocked(user, a.id())) {
+      actors.push_back(a);
+    }
   }
   n.clear_actors();
   for (auto& a : actors) *n.add_actors() = std::move(a);
@@ -359,6 +373,10 @@ absl::Status Inbox::Deliver(const Delivery& d, rocksdb::WriteBatch* batch) {
   if (d.comment_id != 0 && d.kind != pb::NOTIFICATION_KIND_COMMENT) {
     batch->Put(by_content_, Tagged('c', d.comment_id) + subject, "");
   }
+  if (d.cause_comment_id != 0) {
+    batch->Put(by_content_, Tagged('k', d.cause_comment_id) + subject, "");
+  }
+  batch->Put(counters_, kHighWater, U64Key(id));
   // A new entry, or a read one bumped, is one more unread.
   if (fresh || was_read) batch->Merge(counters_, Tagged('u', user), EncodeCounter(1));
   return absl::OkStatus();
@@ -376,6 +394,14 @@ absl::Status Inbox::DropContent(char kind, uint64_t id, rocksdb::WriteBatch* bat
     if (!current.ok()) return current.status();
     if (!current->has_value()) continue;
     const uint64_t entry = DecodeU64(**current);
+    if (kind == 'k') {
+      // The deleted comment caused this entry: withdraw it only if it was the
+      // entry's one actor (others' comments still stand).
+      auto v = db_->Get(inbox_, InboxKey(user, entry));
+      if (!v.ok()) return v.status();
+      pb::Notification n;
+      if (v->has_value() && n.ParseFromString(**v) && n.actor_count() > 1) continue;
+    }
     batch->Delete(subjects_, subject);
     if (Has(unread_, InboxKey(user, entry))) {
       batch->Merge(counters_, Tagged('u', user), EncodeCounter(-1));
@@ -392,6 +418,17 @@ absl::StatusOr<uint64_t> Inbox::ApplyEvents(const ev::EventBatch& batch) {
     return status::TooMany("batch.events", batch.events_size(), events::kMaxEventsPerBatch);
   }
   if (batch.producer().empty()) return status::Required("batch.producer");
+  // The actors, from identity, before taking the write lock.
+  std::vector<uint64_t> actor_ids;
+  for (const auto& e : batch.events()) {
+    for (const Delivery& d : DeliveriesOf(e)) actor_ids.push_back(d.actor.id());
+  }
+  absl::flat_hash_map<uint64_t, directory::Person> actors;
+  if (!actor_ids.empty()) {
+    auto people = directory_->Get(actor_ids);
+    if (!people.ok()) return people.status();  // the batch is retried
+    actors = *std::move(people);
+  }
   std::vector<uint64_t> touched;
   absl::StatusOr<uint64_t> through;
   {
@@ -403,9 +440,10 @@ absl::StatusOr<uint64_t> Inbox::ApplyEvents(const ev::EventBatch& batch) {
       one.set_producer(batch.producer());
       *one.add_events() = e;
       std::vector<uint64_t> these;
-      through = events::ApplyBatch(
-          *applied_, one,
-          [&](const ev::Event& event, rocksdb::WriteBatch* b) { return Apply(event, b, &these); });
+      through =
+          events::ApplyBatch(*applied_, one, [&](const ev::Event& event, rocksdb::WriteBatch* b) {
+            return Apply(event, actors, b, &these);
+          });
       if (!through.ok()) break;
       touched.insert(touched.end(), these.begin(), these.end());
     }
@@ -552,20 +590,35 @@ absl::StatusOr<pb::NotificationPreferences> Inbox::UpdatePreferences(
   return p;
 }
 
-absl::StatusOr<std::vector<pb::Notification>> Inbox::Since(uint64_t user, uint64_t after) {
+absl::StatusOr<std::vector<pb::Notification>> Inbox::Since(uint64_t user, uint64_t after,
+                                                           bool newest) {
   std::vector<pb::Notification> out;
   const std::string prefix = U64Key(user);
   std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, inbox_));
-  for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < kMaxReplay;
-       it->Next()) {
-    const uint64_t id = DecodeDescU64(absl::string_view(it->key().data() + 8, 8));
-    if (id <= after) break;
+  auto take = [&]() -> absl::Status {
     pb::Notification n;
     if (!n.ParseFromString(it->value().ToString())) return absl::DataLossError("notification");
     out.push_back(std::move(n));
+    return absl::OkStatus();
+  };
+  if (newest) {
+    // Keys run newest first: read down to `after`, then reverse.
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix) && out.size() < kMaxReplay;
+         it->Next()) {
+      if (DecodeDescU64(absl::string_view(it->key().data() + 8, 8)) <= after) break;
+      absl::Status s = take();
+      if (!s.ok()) return s;
+    }
+    std::reverse(out.begin(), out.end());
+  } else {
+    // The smallest id above `after`, then upwards (backwards in key order).
+    for (it->SeekForPrev(InboxKey(user, after + 1));
+         it->Valid() && it->key().starts_with(prefix) && out.size() < kMaxReplay; it->Prev()) {
+      absl::Status s = take();
+      if (!s.ok()) return s;
+    }
   }
   if (!it->status().ok()) return FromRocks(it->status(), "inbox");
-  std::reverse(out.begin(), out.end());
   return out;
 }
 

@@ -68,9 +68,11 @@ class Inbox {
   absl::StatusOr<pb::NotificationPreferences> GetPreferences(uint64_t user);
   absl::StatusOr<pb::NotificationPreferences> UpdatePreferences(
       uint64_t user, const pb::UpdatePreferencesRequest& req);
-  // The entries with an id above `after`, oldest first: at most kMaxReplay,
-  // the newest ones.
-  absl::StatusOr<std::vector<pb::Notification>> Since(uint64_t user, uint64_t after);
+  // Entries with an id above `after`, oldest first, at most kMaxReplay: the
+  // newest ones (a reconnect's replay) or, with newest false, the oldest ones
+  // (a live stream catching up page by page).
+  absl::StatusOr<std::vector<pb::Notification>> Since(uint64_t user, uint64_t after,
+                                                      bool newest = true);
 
  private:
   Inbox(storage::Db* db, directory::Directory* directory, InboxOptions options);
@@ -84,11 +86,17 @@ class Inbox {
     uint64_t comment_id = 0;     // the subject's comment (or, for COMMENT, the latest)
     uint64_t group_id = 0;       // content in a group (for group mutes)
     common::v1::GroupRef group;  // group kinds
+    // COMMENT and REPLY: the comment that caused it (its deletion withdraws
+    // the entry when it was the entry's only one).
+    uint64_t cause_comment_id = 0;
     absl::Time when;
   };
   std::vector<Delivery> DeliveriesOf(const events::v1::Event& e);
-  absl::Status Apply(const events::v1::Event& e, rocksdb::WriteBatch* batch,
-                     std::vector<uint64_t>* touched);
+  // `actors`: the batch's actors as identity knows them (fetched before the
+  // write lock is taken).
+  absl::Status Apply(const events::v1::Event& e,
+                     const absl::flat_hash_map<uint64_t, directory::Person>& actors,
+                     rocksdb::WriteBatch* batch, std::vector<uint64_t>* touched);
   absl::Status Deliver(const Delivery& d, rocksdb::WriteBatch* batch);
   // Removes every entry about `content` ('p' post or 'c' comment).
   absl::Status DropContent(char kind, uint64_t id, rocksdb::WriteBatch* batch);

@@ -67,18 +67,25 @@ absl::StatusOr<std::unique_ptr<NotifyModule>> NotifyModule::Create(
     (void)redis->Pipeline(commands);  // Redis down: remote streams poll instead
   });
   if (publish) {
+    // After every (re)subscription streams catch up: what was published
+    // meanwhile is lost.
     module->changes = std::make_unique<RedisSubscriber>(
-        module->redis->options(), kChangesChannel, [hub = module->hub.get()](const std::string& m) {
+        module->redis->options(), kChangesChannel,
+        [hub = module->hub.get()](const std::string& m) {
           uint64_t user = 0;
           if (absl::SimpleAtoi(m, &user)) hub->Notify(user);
-        });
+        },
+        [hub = module->hub.get()] { hub->WakeAll(); });
   }
   module->presence = std::make_unique<Presence>(module->redis.get(), module->directory.get());
   module->public_service = std::make_unique<NotificationGrpcService>(
       module->inbox.get(), module->presence.get(), module->hub.get(), module->directory.get(),
       module->authenticator.get(), module->peers.get());
   if (publish) {
-    module->public_service->SetPubSub([redis = module->redis.get()] { return redis->up(); });
+    module->public_service->SetPubSub(
+        [redis = module->redis.get(), changes = module->changes.get()] {
+          return redis->up() && changes->up();
+        });
   }
   module->internal_service = std::make_unique<NotificationInternalGrpcService>(
       module->inbox.get(), module->authenticator.get());

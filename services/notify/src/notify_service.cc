@@ -128,22 +128,27 @@ grpc::Status NotificationGrpcService::Subscribe(grpc::ServerContext* ctx,
       google::protobuf::util::TimeUtil::TimestampToNanoseconds(caller->expire_time()));
   absl::Time next_check = now_() + kStreamAccountCheck;
   uint64_t last = req->after_notification_id();
+  bool replay = true;  // the first read: the newest kMaxReplay above the client's last id
   for (;;) {
     const uint64_t generation = hub_->Generation(user);
-    auto entries = Since(ctx, user, last);
-    if (!entries.ok()) return ToGrpc(entries.status());
-    if (!entries->empty()) {
+    // Everything above `last`, a page at a time (a burst may exceed a page).
+    for (;;) {
+      auto entries = Since(ctx, user, last, replay);
+      replay = false;
+      if (!entries.ok()) return ToGrpc(entries.status());
+      if (entries->empty()) break;
       auto unread_now = Unread(ctx, user);
       if (!unread_now.ok()) return ToGrpc(unread_now.status());
-      const uint64_t unread = *unread_now;
+      const size_t count = entries->size();
       for (auto& n : *entries) {
         pb::SubscribeResponse out;
         const uint64_t id = n.id();
         *out.mutable_notification() = std::move(n);
-        out.set_unread_count(unread);
+        out.set_unread_count(*unread_now);
         if (!writer->Write(out)) return grpc::Status(grpc::CANCELLED, "the client went away");
         last = id;
       }
+      if (count < kMaxReplay) break;
     }
     if (ctx->IsCancelled()) return grpc::Status(grpc::CANCELLED, "the client went away");
     if (hub_->stopped()) {
@@ -170,10 +175,12 @@ grpc::Status NotificationGrpcService::Subscribe(grpc::ServerContext* ctx,
 }
 
 absl::StatusOr<std::vector<pb::Notification>> NotificationGrpcService::Since(
-    grpc::ServerContext* ctx, uint64_t user, uint64_t after) {
-  if (inbox_->IsLocal(user)) return inbox_->Since(user, after);
+    grpc::ServerContext* ctx, uint64_t user, uint64_t after, bool newest) {
+  if (inbox_->IsLocal(user)) return inbox_->Since(user, after, newest);
   if (peers_ == nullptr) return absl::FailedPreconditionError("no notification shard peers");
-  // The owner's inbox, newest first, down to `after` (at most kMaxReplay).
+  // The owner's inbox, newest first, down to `after`: at most kMaxReplay
+  // when replaying, else all of it (then the oldest kMaxReplay are returned).
+  const size_t cap = newest ? kMaxReplay : 10 * kMaxReplay;
   std::vector<pb::Notification> out;
   pb::ListNotificationsRequest req;
   req.set_page_size(kMaxPageSize);
@@ -185,7 +192,7 @@ absl::StatusOr<std::vector<pb::Notification>> NotificationGrpcService::Since(
     if (!st.ok()) return status::FromGrpc(st);
     bool done = resp.next_page_token().empty();
     for (auto& n : *resp.mutable_notifications()) {
-      if (n.id() <= after || out.size() == kMaxReplay) {
+      if (n.id() <= after || out.size() == cap) {
         done = true;
         break;
       }
@@ -195,6 +202,7 @@ absl::StatusOr<std::vector<pb::Notification>> NotificationGrpcService::Since(
     req.set_page_token(resp.next_page_token());
   }
   std::reverse(out.begin(), out.end());
+  if (out.size() > kMaxReplay) out.resize(kMaxReplay);  // the oldest page first
   return out;
 }
 

@@ -75,7 +75,7 @@ class NotificationGrpcService final : public pb::NotificationService::Service {
                                     Resp* resp, Method<Req, Resp> method);
   // A stream's reads: the inbox here, or the owner's through its API.
   absl::StatusOr<std::vector<pb::Notification>> Since(grpc::ServerContext* ctx, uint64_t user,
-                                                      uint64_t after);
+                                                      uint64_t after, bool newest);
   absl::StatusOr<uint64_t> Unread(grpc::ServerContext* ctx, uint64_t user);
   Inbox* const inbox_;
   Presence* const presence_;

@@ -138,7 +138,7 @@ absl::StatusOr<pb::GetPresenceResponse> Presence::Get(const common::v1::TokenCla
   }
   if (absent.empty()) return resp;
   auto people = directory_->Get(absent);
-  if (!people.ok()) return people.status();
+  if (!people.ok()) return resp;  // identity unreachable: UNKNOWN, not an error
   for (uint64_t id : absent) {
     auto it = people->find(id);
     if (it == people->end() || it->second.org_id != caller.org_id()) continue;

@@ -53,20 +53,23 @@ RedisPool::~RedisPool() {
 }
 
 void RedisPool::MarkDown() {
-  if (up_.exchange(false)) {
+  {
+    std::lock_guard<std::mutex> state(state_mu_);
+    if (!up_.exchange(false)) return;
+    epoch_.fetch_add(1);
     log::Warn("redis unavailable; presence answers UNKNOWN until it returns",
               {{"redis", absl::StrCat(options_.host, ":", options_.port)}});
     if (on_up_change_) on_up_change_(false);
-    std::lock_guard<std::mutex> lock(mu_);
-    cv_.notify_all();  // the monitor starts reconnecting at once
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  cv_.notify_all();  // the monitor starts reconnecting at once
 }
 
 void RedisPool::MarkUp() {
-  if (!up_.exchange(true)) {
-    log::Info("redis available", {{"redis", absl::StrCat(options_.host, ":", options_.port)}});
-    if (on_up_change_) on_up_change_(true);
-  }
+  std::lock_guard<std::mutex> state(state_mu_);
+  if (up_.exchange(true)) return;
+  log::Info("redis available", {{"redis", absl::StrCat(options_.host, ":", options_.port)}});
+  if (on_up_change_) on_up_change_(true);
 }
 
 absl::StatusOr<std::vector<RedisReply>> RedisPool::Pipeline(
@@ -74,37 +77,52 @@ absl::StatusOr<std::vector<RedisReply>> RedisPool::Pipeline(
   if (!up_.load()) return absl::UnavailableError("redis is unavailable");
   Slot& slot = *slots_[next_.fetch_add(1) % slots_.size()];
   std::lock_guard<std::mutex> lock(slot.mu);
-  if (slot.context == nullptr) {
-    auto c = RedisConnect(options_);
-    if (!c.ok()) {
-      MarkDown();
-      return c.status();
+  // A pooled connection may have died with a Redis restart that the monitor
+  // has not noticed: a failure on one is retried once on a fresh connection
+  // before Redis counts as down.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    if (slot.context != nullptr && slot.epoch != epoch_.load()) slot.context.reset();
+    const bool fresh = slot.context == nullptr;
+    if (fresh) {
+      auto c = RedisConnect(options_);
+      if (!c.ok()) {
+        MarkDown();
+        return c.status();
+      }
+      slot.context = *std::move(c);
+      slot.epoch = epoch_.load();
     }
-    slot.context = *std::move(c);
-  }
-  redisContext* c = slot.context.get();
-  for (const auto& cmd : commands) {
-    std::vector<const char*> argv;
-    std::vector<size_t> lens;
-    for (const auto& a : cmd) {
-      argv.push_back(a.data());
-      lens.push_back(a.size());
+    redisContext* c = slot.context.get();
+    for (const auto& cmd : commands) {
+      std::vector<const char*> argv;
+      std::vector<size_t> lens;
+      for (const auto& a : cmd) {
+        argv.push_back(a.data());
+        lens.push_back(a.size());
+      }
+      redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
     }
-    redisAppendCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data());
-  }
-  std::vector<RedisReply> replies;
-  replies.reserve(commands.size());
-  for (size_t i = 0; i < commands.size(); ++i) {
-    void* raw = nullptr;
-    if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
-      const std::string err = c->errstr;
-      slot.context.reset();  // a context with an error is not reusable
+    std::vector<RedisReply> replies;
+    replies.reserve(commands.size());
+    bool failed = false;
+    std::string err;
+    for (size_t i = 0; i < commands.size(); ++i) {
+      void* raw = nullptr;
+      if (redisGetReply(c, &raw) != REDIS_OK || raw == nullptr) {
+        err = c->errstr;
+        failed = true;
+        break;
+      }
+      replies.emplace_back(static_cast<redisReply*>(raw));
+    }
+    if (!failed) return replies;
+    slot.context.reset();  // a context with an error is not reusable
+    if (fresh) {
       MarkDown();
       return absl::UnavailableError(absl::StrCat("redis: ", err));
     }
-    replies.emplace_back(static_cast<redisReply*>(raw));
   }
-  return replies;
+  return absl::UnavailableError("redis: unreachable");
 }
 
 void RedisPool::Monitor() {
@@ -140,10 +158,12 @@ void RedisPool::Monitor() {
 }
 
 RedisSubscriber::RedisSubscriber(RedisOptions options, std::string channel,
-                                 std::function<void(const std::string&)> on_message)
+                                 std::function<void(const std::string&)> on_message,
+                                 std::function<void()> on_subscribed)
     : options_(std::move(options)),
       channel_(std::move(channel)),
       on_message_(std::move(on_message)),
+      on_subscribed_(std::move(on_subscribed)),
       thread_([this] { Run(); }) {}
 
 RedisSubscriber::~RedisSubscriber() {
@@ -152,27 +172,40 @@ RedisSubscriber::~RedisSubscriber() {
 }
 
 void RedisSubscriber::Run() {
+  constexpr absl::Duration kPingAfter = absl::Seconds(5);
+  constexpr absl::Duration kDeadAfter = absl::Seconds(15);
   absl::Duration backoff = options_.initial_backoff;
   while (!stop_) {
     auto c = RedisConnect(options_);
     RedisReply subscribed;
     if (c.ok()) {
+      redisEnableKeepAlive(c->get());
       subscribed.reset(
           static_cast<redisReply*>(redisCommand(c->get(), "SUBSCRIBE %s", channel_.c_str())));
     }
-    if (!c.ok() || subscribed == nullptr) {
+    const bool ok =
+        c.ok() && subscribed != nullptr && subscribed->type == REDIS_REPLY_ARRAY &&
+        subscribed->elements >= 1 && subscribed->element[0]->type == REDIS_REPLY_STRING &&
+        std::string(subscribed->element[0]->str, subscribed->element[0]->len) == "subscribe";
+    if (!ok) {
       absl::SleepFor(backoff);
       backoff = std::min(backoff * 2, options_.max_backoff);
       continue;
     }
     backoff = options_.initial_backoff;
+    subscribed_ = true;
+    if (on_subscribed_) on_subscribed_();
     redisContext* ctx = c->get();
+    absl::Time heard = absl::Now();
+    bool pinged = false;
     // Read with poll() so that a quiet channel is not a timeout error (which
     // would make the context unusable) and stop_ is noticed within 200 ms.
     while (!stop_) {
       void* raw = nullptr;
       if (redisGetReplyFromReader(ctx, &raw) != REDIS_OK) break;
       if (raw != nullptr) {
+        heard = absl::Now();
+        pinged = false;
         RedisReply r(static_cast<redisReply*>(raw));
         if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
             r->element[0]->type == REDIS_REPLY_STRING &&
@@ -181,12 +214,23 @@ void RedisSubscriber::Run() {
         }
         continue;
       }
+      const absl::Duration quiet = absl::Now() - heard;
+      if (quiet > kDeadAfter) break;  // no answer to the ping: reconnect
+      if (quiet > kPingAfter && !pinged) {
+        redisAppendCommand(ctx, "PING");
+        int done = 0;
+        while (!done) {
+          if (redisBufferWrite(ctx, &done) != REDIS_OK) break;
+        }
+        pinged = true;
+      }
       pollfd p{.fd = ctx->fd, .events = POLLIN, .revents = 0};
       const int n = poll(&p, 1, 200);
       if (n < 0) break;
       if (n == 0) continue;
       if (redisBufferRead(ctx) != REDIS_OK) break;  // closed or failed: reconnect
     }
+    subscribed_ = false;
   }
 }
 

@@ -67,6 +67,7 @@ class RedisPool {
   struct Slot {
     std::mutex mu;
     RedisContext context;  // null: not connected
+    uint64_t epoch = 0;    // the pool's epoch when it connected
   };
   void MarkDown();
   void MarkUp();
@@ -77,6 +78,10 @@ class RedisPool {
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<size_t> next_{0};
   std::atomic<bool> up_{false};
+  // Bumped when Redis goes down: connections made before are dropped on
+  // their next use (a restarted Redis closed them all).
+  std::atomic<uint64_t> epoch_{0};
+  std::mutex state_mu_;  // orders up_ changes with their callbacks
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_
@@ -84,18 +89,26 @@ class RedisPool {
 };
 
 // Receives messages of one channel on its own connection and thread, and
-// resubscribes after Redis comes back.
+// resubscribes after Redis comes back. A quiet connection is pinged, and
+// dropped when it stays silent (a peer gone without closing).
 class RedisSubscriber {
  public:
+  // `on_subscribed` runs after every (re)subscription: messages published
+  // while it was not subscribed are lost, so listeners should catch up.
   RedisSubscriber(RedisOptions options, std::string channel,
-                  std::function<void(const std::string&)> on_message);
+                  std::function<void(const std::string&)> on_message,
+                  std::function<void()> on_subscribed = nullptr);
   ~RedisSubscriber();
+  // Whether it is subscribed now.
+  bool up() const { return subscribed_.load(); }
 
  private:
   void Run();
   const RedisOptions options_;
   const std::string channel_;
   std::function<void(const std::string&)> on_message_;
+  std::function<void()> on_subscribed_;
+  std::atomic<bool> subscribed_{false};
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -615,5 +615,112 @@ TEST_F(NotifyTest, PresenceDegradesWhenRedisDiesAndRecoversByItself) {
   EXPECT_EQ(RedisUpGauge(), 1);
 }
 
+// Fixes from review: a person named twice in one event, comment deletes,
+// repeated requests, blocked actors in a coalesced entry, long catch-ups.
+TEST_F(NotifyTest, EdgeCasesOfCoalescingAndDeletes) {
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  Account cat = AddUser("acme.example", "cat");
+  // Mentioned twice in one post: one entry, one unread.
+  ev::Event twice;
+  *twice.mutable_mentioned()->mutable_author() = Ref(bob);
+  *twice.mutable_mentioned()->add_mentioned_users() = Ref(ana);
+  *twice.mutable_mentioned()->add_mentioned_users() = Ref(ana);
+  twice.mutable_mentioned()->set_post_id(900);
+  ASSERT_TRUE(Apply({twice}).ok());
+  EXPECT_EQ(List(ana).size(), 1u);
+  EXPECT_EQ(Unread(ana), 1u);
+  // A comment deleted takes its own entry along; a reply's too.
+  ASSERT_TRUE(
+      Apply({Comment(bob, 901, 9011, ana), Comment(cat, 901, 9012, ana, 9011, bob.id)}).ok());
+  EXPECT_EQ(Kinds(ana)[pb::NOTIFICATION_KIND_COMMENT], 1);
+  EXPECT_EQ(Kinds(bob)[pb::NOTIFICATION_KIND_REPLY], 1);
+  ev::Event reply_gone;
+  reply_gone.mutable_comment_deleted()->set_comment_id(9012);
+  reply_gone.mutable_comment_deleted()->set_post_id(901);
+  ASSERT_TRUE(Apply({reply_gone}).ok());
+  EXPECT_EQ(Kinds(bob).count(pb::NOTIFICATION_KIND_REPLY), 0u);
+  EXPECT_EQ(Unread(bob), 0u);
+  // ana's COMMENT entry has bob and cat: deleting bob's comment leaves it.
+  ev::Event bobs_gone;
+  bobs_gone.mutable_comment_deleted()->set_comment_id(9011);
+  bobs_gone.mutable_comment_deleted()->set_post_id(901);
+  ASSERT_TRUE(Apply({bobs_gone}).ok());
+  EXPECT_EQ(Kinds(ana)[pb::NOTIFICATION_KIND_COMMENT], 1);
+  // A single commenter's entry goes with their comment.
+  ASSERT_TRUE(Apply({Comment(cat, 902, 9021, ana)}).ok());
+  ev::Event only_gone;
+  only_gone.mutable_comment_deleted()->set_comment_id(9021);
+  only_gone.mutable_comment_deleted()->set_post_id(902);
+  ASSERT_TRUE(Apply({only_gone}).ok());
+  int comments_on_902 = 0;
+  for (const auto& n : List(ana)) comments_on_902 += n.post_id() == 902 ? 1 : 0;
+  EXPECT_EQ(comments_on_902, 0);
+  // A second join request by the same person is news again.
+  common::v1::GroupRef g;
+  g.set_id(77);
+  g.set_name("Board");
+  ev::Event request;
+  *request.mutable_group_join_requested()->mutable_group() = g;
+  *request.mutable_group_join_requested()->mutable_requester() = Ref(cat);
+  request.mutable_group_join_requested()->add_admin_user_ids(bob.id);
+  ASSERT_TRUE(Apply({request}).ok());
+  pb::MarkReadRequest all;
+  all.set_up_to_notification_id(List(bob)[0].id());
+  pb::MarkReadResponse left;
+  ASSERT_TRUE(stub_->MarkRead(Ctx(bob.token).get(), all, &left).ok());
+  ASSERT_TRUE(Apply({request}).ok());
+  EXPECT_EQ(Unread(bob), 1u);
+  // Someone blocked after liking is not shown when the entry is bumped.
+  ASSERT_TRUE(Apply({Like(bob, 903, ana)}).ok());
+  ev::Event block;
+  block.mutable_blocked()->set_blocker_id(ana.id);
+  block.mutable_blocked()->set_blocked_user_id(bob.id);
+  ASSERT_TRUE(Apply({block, Like(cat, 903, ana)}).ok());
+  for (const auto& n : List(ana)) {
+    if (n.post_id() != 903) continue;
+    for (const auto& a : n.actors()) EXPECT_NE(a.id(), bob.id);
+  }
+}
+
+// A stream catching up reads oldest first, a page at a time, so a burst of
+// more than a page is not cut to its newest page.
+TEST_F(NotifyTest, CatchUpReadsOldestFirstInPages) {
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  const size_t total = kMaxReplay + 50;
+  for (size_t start = 0; start < total; start += 500) {
+    std::vector<ev::Event> batch;
+    for (size_t i = start; i < std::min(total, start + 500); ++i) {
+      batch.push_back(Like(bob, 10000 + i, ana));
+    }
+    ASSERT_TRUE(Apply(batch).ok());
+  }
+  auto first = notify_->inbox->Since(ana.id, 0, /*newest=*/false);
+  ASSERT_TRUE(first.ok());
+  ASSERT_EQ(first->size(), kMaxReplay);
+  EXPECT_EQ((*first)[0].post_id(), 10000u);  // the oldest
+  auto rest = notify_->inbox->Since(ana.id, first->back().id(), false);
+  ASSERT_TRUE(rest.ok());
+  EXPECT_EQ(rest->size(), total - kMaxReplay);
+  EXPECT_EQ(rest->back().post_id(), 10000 + total - 1);
+  // A reconnect replays the newest page only.
+  auto replay = notify_->inbox->Since(ana.id, 0, /*newest=*/true);
+  ASSERT_TRUE(replay.ok());
+  ASSERT_EQ(replay->size(), kMaxReplay);
+  EXPECT_EQ(replay->back().post_id(), 10000 + total - 1);
+  // And a live stream receives all of them, in order, once.
+  auto ctx = Ctx(ana.token, 60);
+  pb::SubscribeRequest req;
+  req.set_after_notification_id((*first)[0].id());
+  auto reader = stub_->Subscribe(ctx.get(), req);
+  pb::SubscribeResponse r;
+  size_t got = 0;
+  while (got < kMaxReplay && reader->Read(&r)) ++got;  // the newest page of the replay
+  ASSERT_EQ(got, kMaxReplay);
+  EXPECT_EQ(r.notification().post_id(), 10000 + total - 1);
+  ctx->TryCancel();
+}
+
 }  // namespace
 }  // namespace parley::notify
