@@ -23,7 +23,8 @@ import grpc
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "build")
 HOSTED = ["parley.identity.v1.IdentityService", "parley.identity.v1.IdentityInternalService",
-          "parley.feed.v1.FeedService", "parley.feed.v1.FeedInternalService"]
+          "parley.feed.v1.FeedService", "parley.feed.v1.FeedInternalService",
+          "parley.notify.v1.NotificationService", "parley.notify.v1.NotificationInternalService"]
 
 
 def free_port():
@@ -140,7 +141,21 @@ def main():
                                   capture_output=True, text=True, timeout=30)
             check(mine.returncode == 0 and "e2e question #smoke?" in mine.stdout,
                   "parleyctl questions lists the open question: " + mine.stderr.strip())
+        # Notifications and presence: the seeded activity notified ben (followers, comments,
+        # likes); his status shows, and Redis is up.
+        inbox = subprocess.run(ctl + ["--json", "notifications"], env=env,
+                               capture_output=True, text=True, timeout=30)
+        entries = json.loads(inbox.stdout).get("notifications", []) if inbox.returncode == 0 else []
+        check(len(entries) > 0, "parleyctl notifications shows the demo activity: " + inbox.stderr.strip())
+        status = subprocess.run(ctl + ["status", "set", "away", "e2e at lunch"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        check(status.returncode == 0, "parleyctl status set: " + status.stderr.strip())
+        seen = subprocess.run(ctl + ["--json", "presence", "ben"], env=env,
+                              capture_output=True, text=True, timeout=30)
+        check(seen.returncode == 0 and "PRESENCE_STATE_AWAY" in seen.stdout and "e2e at lunch" in seen.stdout,
+              "parleyctl presence shows the status just set: " + seen.stdout.strip() + seen.stderr.strip())
         body = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
+        check("parley_notify_redis_up 1" in body, "/metrics: parley_notify_redis_up is 1")
         check('method="Login"' in body and 'service="parley.identity.v1.IdentityService"' in body,
               "/metrics counts identity RPCs")
         check('method="ListHomeTimeline"' in body and 'service="parley.feed.v1.FeedService"' in body,
