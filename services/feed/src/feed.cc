@@ -1771,51 +1771,30 @@ absl::Status Feed::FanOutPost(const ev::Event& event, HomeWriter* out) {
   const auto& pc = event.post_created();
   const uint64_t author = pc.author().id();
   const uint64_t group = pc.group().id();
-  if (group != 0) {
-    // The audience is the group's members; a large group is pulled by its
-    // readers instead, like a heavy author.
-    if (MemberCount(group) > options_.fanout_push_threshold) {
-      auto marked = db_->Get(heavy_, Key1('g', group));
-      if (!marked.ok()) return marked.status();
-      if (marked->has_value()) return absl::OkStatus();
-      rocksdb::WriteBatch batch;
-      batch.Put(heavy_, Key1('g', group), "");
-      ev::Event e = NewEvent(event.org_id());
-      e.mutable_fanout_mode_changed()->set_group_id(group);
-      e.mutable_fanout_mode_changed()->set_pulled(true);
-      return Commit(&batch, {e});
-    }
-    const pb::Post copy = PostFromEvent(event);
-    return ForEachMember(group, [&](std::vector<uint64_t>& members) -> absl::Status {
-      auto remote = SplitByShard(members);
-      for (auto& [shard, recipients] : remote) {
-        pb::DeliverTimelineEntriesRequest req;
-        *req.mutable_post() = copy;
-        for (uint64_t r : recipients) req.add_recipient_user_ids(r);
-        pb::DeliverTimelineEntriesResponse resp;
-        grpc::Status st = options_.peers->Internal(shard)->DeliverTimelineEntries(
-            options_.peers->ServiceContext().get(), req, &resp);
-        if (!st.ok()) return status::FromGrpc(st);
-      }
-      return out->Add(pc.post_id(), author, group, members);
-    });
-  }
-  if (FollowerCount(author) > options_.fanout_push_threshold) {
-    // Hybrid: a heavy author is not pushed; readers on every shard merge their
-    // posts, so every shard learns that the author is now pulled.
-    auto marked = db_->Get(heavy_, U64Key(author));
+  // The audience: a group post's members, any other post's followers.
+  // Hybrid: above the threshold (a heavy author, a large group) nothing is
+  // pushed; readers on every shard merge the posts, so every shard learns
+  // that the source is now pulled.
+  const uint64_t audience = group != 0 ? MemberCount(group) : FollowerCount(author);
+  if (audience > options_.fanout_push_threshold) {
+    const std::string key = group != 0 ? Key1('g', group) : U64Key(author);
+    auto marked = db_->Get(heavy_, key);
     if (!marked.ok()) return marked.status();
     if (marked->has_value()) return absl::OkStatus();
     rocksdb::WriteBatch batch;
-    batch.Put(heavy_, U64Key(author), "");
+    batch.Put(heavy_, key, "");
     ev::Event e = NewEvent(event.org_id());
-    e.mutable_fanout_mode_changed()->set_author_id(author);
+    if (group != 0) {
+      e.mutable_fanout_mode_changed()->set_group_id(group);
+    } else {
+      e.mutable_fanout_mode_changed()->set_author_id(author);
+    }
     e.mutable_fanout_mode_changed()->set_pulled(true);
     return Commit(&batch, {e});
   }
   const pb::Post copy = PostFromEvent(event);
-  return ForEachFollower(author, [&](std::vector<uint64_t>& followers) -> absl::Status {
-    auto remote = SplitByShard(followers);
+  const auto deliver = [&](std::vector<uint64_t>& people) -> absl::Status {
+    auto remote = SplitByShard(people);
     for (auto& [shard, recipients] : remote) {
       pb::DeliverTimelineEntriesRequest req;
       *req.mutable_post() = copy;
@@ -1825,8 +1804,9 @@ absl::Status Feed::FanOutPost(const ev::Event& event, HomeWriter* out) {
           options_.peers->ServiceContext().get(), req, &resp);
       if (!st.ok()) return status::FromGrpc(st);
     }
-    return out->Add(pc.post_id(), author, 0, followers);
-  });
+    return out->Add(pc.post_id(), author, group, people);
+  };
+  return group != 0 ? ForEachMember(group, deliver) : ForEachFollower(author, deliver);
 }
 
 absl::Status Feed::HomeWriter::Add(uint64_t post_id, uint64_t author, uint64_t group,
