@@ -29,6 +29,7 @@
 #include "feed_bench_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "grpc/grpc.h"
+#include "grpc_bench_util.h"
 #include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
@@ -167,14 +168,6 @@ inline server::CommonConfig BenchConfig(const std::string& data_dir) {
   config.server.metrics_addr = "";
   config.server.drain_timeout = absl::Seconds(2);
   return config;
-}
-
-// A channel with its own connection (no subchannel sharing between channels).
-inline std::shared_ptr<grpc::Channel> OwnChannel(int port) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                   grpc::InsecureChannelCredentials(), args);
 }
 
 // A 30 s deadline and, unless empty, "authorization: Bearer <token>".

@@ -66,37 +66,6 @@ std::string StatusTextOf(uint64_t id) {
   }
 }
 
-// Calls per second of `call(thread, n)` (n: the thread's call number) from
-// `threads` threads in a closed loop for `seconds`; failed calls are counted
-// in *errors, not in the rate.
-double Throughput(int threads, double seconds, const std::function<bool(int, uint64_t)>& call,
-                  uint64_t* errors) {
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> ok{0}, failed{0};
-  std::vector<std::thread> workers;
-  const auto start = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      uint64_t n = 0, good = 0, bad = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        if (call(t, n++)) {
-          ++good;
-        } else {
-          ++bad;
-        }
-      }
-      ok += good;
-      failed += bad;
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& w : workers) w.join();
-  const double elapsed = parley::bench::Seconds(Clock::now() - start);
-  if (errors != nullptr) *errors = failed.load();
-  return static_cast<double>(ok.load()) / elapsed;
-}
-
 // One MGET, as hiredis takes it.
 struct Mget {
   std::vector<std::string> args;  // "MGET", then the keys
@@ -207,10 +176,10 @@ int main(int argc, char** argv) {
   if (!raw_mget(0, 0)) bench::Die("MGET did not return every presence key");
 
   uint64_t grpc_errors = 0, redis_errors = 0;
-  Throughput(kThreads, 0.5, raw_mget, nullptr);  // warm up connections and caches
-  Throughput(kThreads, 0.5, get_presence, nullptr);
-  const double redis_calls_per_s = Throughput(kThreads, seconds, raw_mget, &redis_errors);
-  const double calls_per_s = Throughput(kThreads, seconds, get_presence, &grpc_errors);
+  bench::Throughput(kThreads, 0.5, raw_mget, nullptr);  // warm up connections and caches
+  bench::Throughput(kThreads, 0.5, get_presence, nullptr);
+  const double redis_calls_per_s = bench::Throughput(kThreads, seconds, raw_mget, &redis_errors);
+  const double calls_per_s = bench::Throughput(kThreads, seconds, get_presence, &grpc_errors);
   const double people_per_s = calls_per_s * kPerCall;
   const double redis_people_per_s = redis_calls_per_s * kPerCall;
   const double ratio = people_per_s / redis_people_per_s;

@@ -21,6 +21,7 @@
 #include "feed_bench_util.h"
 #include "grpc/grpc.h"
 #include "grpc/health/v1/health.grpc.pb.h"
+#include "grpc_bench_util.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
 #include "grpcpp/support/channel_arguments.h"
@@ -52,42 +53,6 @@ void CheckRpc(const grpc::Status& s, const char* what) {
 }
 
 // A channel with its own connection (no subchannel sharing between threads).
-std::shared_ptr<grpc::Channel> OwnChannel(int port) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
-                                   grpc::InsecureChannelCredentials(), args);
-}
-
-// Calls per second of `call(thread)` from `threads` threads in a closed loop
-// for `seconds`; failed calls are counted in *errors, not in the rate.
-double Throughput(int threads, double seconds, const std::function<bool(int)>& call,
-                  uint64_t* errors) {
-  std::atomic<bool> stop{false};
-  std::atomic<uint64_t> ok{0}, failed{0};
-  std::vector<std::thread> workers;
-  const auto start = Clock::now();
-  for (int t = 0; t < threads; ++t) {
-    workers.emplace_back([&, t] {
-      uint64_t n = 0, bad = 0;
-      while (!stop.load(std::memory_order_relaxed)) {
-        if (call(t)) {
-          ++n;
-        } else {
-          ++bad;
-        }
-      }
-      ok += n;
-      failed += bad;
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& w : workers) w.join();
-  const double elapsed = parley::bench::Seconds(Clock::now() - start);
-  if (errors != nullptr) *errors = failed.load();
-  return static_cast<double>(ok.load()) / elapsed;
-}
 
 struct Paced {
   std::vector<double> latency_ms;  // from each call's scheduled send time
@@ -155,7 +120,7 @@ int main(int argc, char** argv) {
 
   // Real people: an org, its admin, 30 authors and a reader (argon2id each).
   auto setup_start = Clock::now();
-  auto channel = OwnChannel(port);
+  auto channel = bench::OwnChannel(port);
   auto id = idpb::IdentityService::NewStub(channel);
   auto id_internal = idpb::IdentityInternalService::NewStub(channel);
   idpb::CreateOrganizationResponse org;
@@ -238,7 +203,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<fpb::FeedService::Stub>> feed_stubs;
   std::vector<std::unique_ptr<Health::Stub>> health_stubs;
   for (int t = 0; t < kThreads; ++t) {
-    auto ch = OwnChannel(port);
+    auto ch = bench::OwnChannel(port);
     feed_stubs.push_back(fpb::FeedService::NewStub(ch));
     health_stubs.push_back(Health::NewStub(ch));
   }
@@ -262,10 +227,10 @@ int main(int argc, char** argv) {
   if (!noop(0)) bench::Die("Health/Check failed");
 
   uint64_t read_errors = 0, noop_errors = 0;
-  Throughput(kThreads, 0.5, noop, nullptr);  // warm up connections and caches
-  const double noop_per_s = Throughput(kThreads, seconds, noop, &noop_errors);
-  Throughput(kThreads, 0.5, read, nullptr);
-  const double reads_per_s = Throughput(kThreads, seconds, read, &read_errors);
+  bench::Throughput(kThreads, 0.5, noop, nullptr);  // warm up connections and caches
+  const double noop_per_s = bench::Throughput(kThreads, seconds, noop, &noop_errors);
+  bench::Throughput(kThreads, 0.5, read, nullptr);
+  const double reads_per_s = bench::Throughput(kThreads, seconds, read, &read_errors);
   const double ratio = reads_per_s / noop_per_s;
   const Paced paced = RunPaced(kThreads, reads_per_s / 2, seconds, read);
   const double p50 = bench::Percentile(paced.latency_ms, 0.5);

@@ -1543,24 +1543,34 @@ absl::StatusOr<pb::ListUserTimelineResponse> Feed::ListUserTimeline(
     }
   }
   pb::ListUserTimelineResponse resp;
-  uint64_t cursor = token->cursor;
-  // Followers-only posts a non-follower may not see do not fill the page.
-  while (resp.posts_size() < *size) {
-    std::vector<uint64_t> ids = AuthorPostIds(user, cursor, *size - resp.posts_size() + 1);
-    const bool more = static_cast<int32_t>(ids.size()) > *size - resp.posts_size();
-    if (more) ids.pop_back();
-    if (ids.empty()) break;
-    cursor = ids.back();
-    auto posts = Hydrate(*viewer, ids);
-    if (!posts.ok()) return posts.status();
-    for (auto& p : *posts) *resp.add_posts() = std::move(p);
-    if (!more) {
-      cursor = 0;
-      break;
-    }
-  }
-  if (cursor != 0) resp.set_next_page_token(EncodeToken('u', cursor));
+  auto next = FillPage(
+      *viewer, token->cursor, *size,
+      [&](uint64_t before, size_t n) { return AuthorPostIds(user, before, n); },
+      resp.mutable_posts());
+  if (!next.ok()) return next.status();
+  if (*next != 0) resp.set_next_page_token(EncodeToken('u', *next));
   return resp;
+}
+
+// Posts the viewer may not see do not fill the page: read on until it is full
+// or the source ends.
+absl::StatusOr<uint64_t> Feed::FillPage(
+    const Viewer& viewer, uint64_t cursor, int32_t size,
+    const std::function<std::vector<uint64_t>(uint64_t before, size_t n)>& source,
+    google::protobuf::RepeatedPtrField<pb::Post>* posts) {
+  while (posts->size() < size) {
+    const size_t want = static_cast<size_t>(size - posts->size());
+    std::vector<uint64_t> ids = source(cursor, want + 1);
+    const bool more = ids.size() > want;
+    if (more) ids.pop_back();
+    if (ids.empty()) return 0;
+    cursor = ids.back();
+    auto page = Hydrate(viewer, ids);
+    if (!page.ok()) return page.status();
+    for (auto& p : *page) *posts->Add() = std::move(p);
+    if (!more) return 0;
+  }
+  return cursor;
 }
 
 absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(

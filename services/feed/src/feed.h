@@ -12,6 +12,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -230,6 +231,12 @@ class Feed {
   absl::StatusOr<std::vector<pb::Post>> Hydrate(const Viewer& viewer,
                                                 const std::vector<uint64_t>& post_ids);
   absl::Status FillComments(const Viewer& viewer, std::vector<pb::Comment>* comments);
+  // Appends up to `size` posts readable by `viewer` from `source` (newest
+  // first: ids below `before`), from `cursor`; returns the next cursor (0: done).
+  absl::StatusOr<uint64_t> FillPage(
+      const Viewer& viewer, uint64_t cursor, int32_t size,
+      const std::function<std::vector<uint64_t>(uint64_t before, size_t n)>& source,
+      google::protobuf::RepeatedPtrField<pb::Post>* posts);
   struct CommentPageResult {
     std::vector<pb::Comment> comments;
     uint64_t last = 0;  // cursor: the last comment id read

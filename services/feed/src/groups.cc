@@ -736,28 +736,16 @@ absl::StatusOr<pb::ListGroupTimelineResponse> Feed::ListGroupTimeline(
   auto viewer = LoadViewer(caller, false);
   if (!viewer.ok()) return viewer.status();
   pb::ListGroupTimelineResponse resp;
-  uint64_t cursor = token->cursor;
-  while (resp.posts_size() < *size) {
-    const size_t want = static_cast<size_t>(*size - resp.posts_size());
-    auto page = GroupPostIds(g->id(), cursor, want + 1);
-    const bool more = page.size() > want;
-    if (more) page.pop_back();
-    if (page.empty()) {
-      cursor = 0;
-      break;
-    }
-    std::vector<uint64_t> ids;
-    for (const auto& p : page) ids.push_back(p.first);
-    cursor = ids.back();
-    auto posts = Hydrate(*viewer, ids);
-    if (!posts.ok()) return posts.status();
-    for (auto& p : *posts) *resp.add_posts() = std::move(p);
-    if (!more) {
-      cursor = 0;
-      break;
-    }
-  }
-  if (cursor != 0) resp.set_next_page_token(EncodeToken('g', cursor));
+  auto next = FillPage(
+      *viewer, token->cursor, *size,
+      [&](uint64_t before, size_t n) {
+        std::vector<uint64_t> ids;
+        for (const auto& [id, author] : GroupPostIds(g->id(), before, n)) ids.push_back(id);
+        return ids;
+      },
+      resp.mutable_posts());
+  if (!next.ok()) return next.status();
+  if (*next != 0) resp.set_next_page_token(EncodeToken('g', *next));
   return resp;
 }
 
