@@ -13,8 +13,7 @@
 
 namespace parley::events {
 
-absl::StatusOr<uint64_t> ApplyBatch(storage::AppliedSequences& applied, const pb::EventBatch& batch,
-                                    const ApplyEventFn& apply) {
+absl::StatusOr<std::vector<uint64_t>> ValidateBatch(const pb::EventBatch& batch) {
   if (batch.producer().empty()) return status::Required("batch.producer");
   if (static_cast<size_t>(batch.events_size()) > kMaxEventsPerBatch) {
     return status::TooMany("batch.events", batch.events_size(), kMaxEventsPerBatch);
@@ -33,7 +32,14 @@ absl::StatusOr<uint64_t> ApplyBatch(storage::AppliedSequences& applied, const pb
     }
     sequences.push_back(e.sequence());
   }
-  return applied.Apply(batch.producer(), sequences, [&](size_t i, rocksdb::WriteBatch* b) {
+  return sequences;
+}
+
+absl::StatusOr<uint64_t> ApplyBatch(storage::AppliedSequences& applied, const pb::EventBatch& batch,
+                                    const ApplyEventFn& apply) {
+  auto sequences = ValidateBatch(batch);
+  if (!sequences.ok()) return sequences.status();
+  return applied.Apply(batch.producer(), *sequences, [&](size_t i, rocksdb::WriteBatch* b) {
     return apply(batch.events(static_cast<int>(i)), b);
   });
 }

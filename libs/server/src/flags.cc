@@ -30,6 +30,8 @@ ABSL_FLAG(std::string, service_key_file, "",
           "<data_dir>/service.key, generated on first start (development only)");
 ABSL_FLAG(bool, sync_writes, false,
           "fsync the RocksDB WAL on every write (machine-crash durability, slower)");
+ABSL_FLAG(std::string, search_addr, "",
+          "host:port of search, subscribed to identity's and feed's events; empty: none");
 
 namespace parley::server {
 

@@ -29,7 +29,8 @@ rocksdb::Slice AsSlice(const std::string& s) { return rocksdb::Slice(s.data(), s
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(Db* db, std::string cf_name) {
+absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(Db* db, std::string cf_name,
+                                                     std::string producer_name) {
   std::unique_ptr<Outbox> outbox(new Outbox(db, db->Cf(cf_name)));
 
   auto producer = db->Get(outbox->cf_, std::string(1, kProducerTag));
@@ -39,7 +40,8 @@ absl::StatusOr<std::unique_ptr<Outbox>> Outbox::Open(Db* db, std::string cf_name
   } else {
     std::random_device rd;
     uint64_t incarnation = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-    outbox->producer_id_ = absl::StrFormat("%s/%016x", cf_name, incarnation);
+    outbox->producer_id_ =
+        absl::StrFormat("%s/%016x", producer_name.empty() ? cf_name : producer_name, incarnation);
     rocksdb::WriteBatch batch;
     batch.Put(outbox->cf_, std::string(1, kProducerTag), outbox->producer_id_);
     if (auto s = db->Write(&batch); !s.ok()) return s;

@@ -126,6 +126,21 @@ TEST_F(OutboxTest, StateAndEventsCommitTogetherAndSequencesIncrease) {
   EXPECT_EQ(db_->Get(db_->Cf("state"), "b")->value_or(""), "v");
 }
 
+TEST_F(OutboxTest, ProducerIdIsNamedOnceAndKept) {
+  Open();
+  EXPECT_THAT(outbox_->producer_id(), ::testing::StartsWith("outbox/")) << "the family's name";
+  const std::string unnamed = outbox_->producer_id();
+  outbox_ = *Outbox::Open(db_.get(), "outbox", "identity");
+  EXPECT_EQ(outbox_->producer_id(), unnamed) << "a data directory keeps its producer id";
+  Close();
+  TempDir other;
+  auto options = DbOptions::ForTesting(other.Sub("db"));
+  options.column_families = {"outbox"};
+  auto db = *Db::Open(options);
+  auto named = *Outbox::Open(db.get(), "outbox", "feed-3");
+  EXPECT_THAT(named->producer_id(), ::testing::MatchesRegex("feed-3/[0-9a-f]{16}"));
+}
+
 TEST_F(OutboxTest, DispatcherDeliversInOrderRetriesAndResumesAfterRestart) {
   Open();
   const std::string producer = outbox_->producer_id();

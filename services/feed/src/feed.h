@@ -64,6 +64,12 @@ inline constexpr int64_t kDefaultInsightDays = 30;
 // Index entries a question list reads per page before returning a short page
 // (answered questions are skipped at read time).
 inline constexpr size_t kMaxQuestionScan = 2000;
+// ListSnapshotEvents: events per page, and records a page reads at most before
+// it returns short (copies of other shards' posts, invitations, requests and
+// the blocked person's side of a block yield no event).
+inline constexpr int32_t kDefaultSnapshotPageSize = 500;
+inline constexpr int32_t kMaxSnapshotPageSize = 1000;
+inline constexpr size_t kMaxSnapshotScan = 10000;
 
 struct FeedOptions {
   shard::ShardMap shards = shard::ShardMap::Single();
@@ -183,6 +189,17 @@ class Feed {
       const pb::CountUserGroupsRequest& req);
   absl::StatusOr<pb::GetInsightCountersResponse> GetInsightCounters(
       const pb::GetInsightCountersRequest& req);
+  // The current state homed on this shard as upsert events (sequence 0, this
+  // shard's producer), for consumers that rebuild (search): GroupCreated for
+  // each group (then GroupUpdated if archived), GroupMemberJoined for each
+  // member or admin, PostCreated for each post (never the copies of other shards'
+  // posts), CommentCreated for each comment, Followed for each follow (from
+  // the follower's shard) and Blocked for each block (from the blocker's), in
+  // that order: a membership never precedes its group nor a comment its post.
+  // snapshot_sequence is the outbox's newest sequence when the first page was
+  // read, carried in the page token.
+  absl::StatusOr<pb::ListSnapshotEventsResponse> ListSnapshotEvents(
+      const pb::ListSnapshotEventsRequest& req);
 
   // The shard a post or comment id was created on (its home shard).
   int32_t ShardOfId(uint64_t id) const;
@@ -371,6 +388,26 @@ class Feed {
   template <typename Response>
   absl::StatusOr<Response> QuestionPage(const Viewer& viewer, const std::string& prefix,
                                         const std::string& page_token, int32_t page_size);
+
+  // --- Snapshot (ListSnapshotEvents) ---
+  // One section of a snapshot: the keys of `cf` that start with `prefix`, all
+  // `key_size` bytes long (another length is corruption: DATA_LOSS).
+  struct SnapshotSection {
+    char tag;
+    rocksdb::ColumnFamilyHandle* cf;
+    std::string prefix;
+    size_t key_size;
+  };
+  // In reading order.
+  std::vector<SnapshotSection> SnapshotSections() const;
+  struct SnapshotReads;  // records one page has read, by id (feed.cc)
+  // The events of one record of `section`: none for a record this shard does
+  // not home. People named only by id are filled in by FillSnapshotPeople.
+  absl::Status SnapshotRecord(char section, absl::string_view key, absl::string_view value,
+                              SnapshotReads* reads, std::vector<events::v1::Event>* out);
+  // Adds the people (UserRef) and org of follows, blocks and memberships,
+  // whose records keep only ids: one directory call per page.
+  absl::Status FillSnapshotPeople(google::protobuf::RepeatedPtrField<events::v1::Event>* events);
 
   // Delivers to followers on other shards the posts written between their
   // follow and the follow edge reaching this shard (queued in meta 'c' keys).

@@ -223,6 +223,14 @@ grpc::Status FeedInternalGrpcService::GetInsightCounters(grpc::ServerContext* ct
                  [&](pb::GetInsightCountersResponse r) { *resp = std::move(r); });
 }
 
+grpc::Status FeedInternalGrpcService::ListSnapshotEvents(grpc::ServerContext* ctx,
+                                                         const pb::ListSnapshotEventsRequest* req,
+                                                         pb::ListSnapshotEventsResponse* resp) {
+  PARLEY_AUTH(ctx, Service);
+  return Respond(feed_->ListSnapshotEvents(*req),
+                 [&](pb::ListSnapshotEventsResponse r) { *resp = std::move(r); });
+}
+
 grpc::Status FeedInternalGrpcService::GetPostCounts(grpc::ServerContext* ctx,
                                                     const pb::GetPostCountsRequest* req,
                                                     pb::GetPostCountsResponse* resp) {

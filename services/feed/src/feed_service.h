@@ -1,5 +1,4 @@
 // gRPC adapters for Feed: authenticate, call the logic, convert the status.
-// ListSnapshotEvents is not overridden yet, so it answers UNIMPLEMENTED.
 #pragma once
 
 #include <optional>
@@ -105,6 +104,10 @@ class FeedInternalGrpcService final : public pb::FeedInternalService::Service {
   grpc::Status GetInsightCounters(grpc::ServerContext* ctx,
                                   const pb::GetInsightCountersRequest* req,
                                   pb::GetInsightCountersResponse* resp) override;
+  // This shard's own state (each shard answers for itself; never forwarded).
+  grpc::Status ListSnapshotEvents(grpc::ServerContext* ctx,
+                                  const pb::ListSnapshotEventsRequest* req,
+                                  pb::ListSnapshotEventsResponse* resp) override;
 
  private:
   Feed* const feed_;

@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "feed/src/feed.h"
 #include "feed/src/keys.h"
-#include "feed/src/text.h"
 #include "parley/status/status.h"
+#include "parley/text/text.h"
 
 namespace parley::feed {
 using namespace internal;  // NOLINT: this component's own helpers
@@ -266,16 +266,8 @@ absl::Status Feed::GrantMembership(const pb::Group& group, const common::v1::Use
 }
 
 namespace {
-common::v1::GroupRef RefOf(const pb::Group& g) {
-  common::v1::GroupRef ref;
-  ref.set_id(g.id());
-  ref.set_name(g.name());
-  ref.set_privacy(g.privacy());
-  return ref;
-}
-
 absl::Status CheckName(const std::string& name) {
-  auto length = Utf8Length(name);
+  auto length = text::Utf8Length(name);
   if (!length.has_value()) return absl::InvalidArgumentError("name: not valid UTF-8");
   if (*length == 0) return status::Required("name");
   if (*length > kMaxGroupNameChars) return status::TooLong("name", *length, kMaxGroupNameChars);
@@ -283,7 +275,7 @@ absl::Status CheckName(const std::string& name) {
 }
 
 absl::Status CheckDescription(const std::string& description) {
-  auto length = Utf8Length(description);
+  auto length = text::Utf8Length(description);
   if (!length.has_value()) return absl::InvalidArgumentError("description: not valid UTF-8");
   if (*length > kMaxGroupDescriptionChars) {
     return status::TooLong("description", *length, kMaxGroupDescriptionChars);

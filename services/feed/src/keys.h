@@ -130,6 +130,45 @@ inline absl::StatusOr<PageToken> DecodeToken(const std::string& token, absl::str
   return t;
 }
 
+// Snapshot page tokens (ListSnapshotEvents): base64url of [version 1]
+// [section][u64 snapshot sequence][u8 events of the last record already
+// returned][the last record's key, empty at a section's start]. The snapshot
+// sequence rides along so that every page reports the first page's.
+struct SnapshotToken {
+  char section = 0;
+  uint64_t snapshot_sequence = 0;
+  uint8_t emitted = 0;
+  std::string key;
+};
+
+inline std::string EncodeSnapshotToken(const SnapshotToken& t) {
+  std::string raw(1, '\x01');
+  raw.push_back(t.section);
+  AppendU64(&raw, t.snapshot_sequence);
+  raw.push_back(static_cast<char>(t.emitted));
+  raw.append(t.key);
+  return absl::WebSafeBase64Escape(raw);
+}
+
+inline absl::Status BadSnapshotToken() {
+  return absl::InvalidArgumentError("page_token: not a token ListSnapshotEvents returned");
+}
+
+// The caller checks the section and the key's length.
+inline absl::StatusOr<SnapshotToken> DecodeSnapshotToken(const std::string& token) {
+  constexpr size_t kHeader = 11;
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(token, &raw) || raw.size() < kHeader || raw[0] != '\x01') {
+    return BadSnapshotToken();
+  }
+  SnapshotToken t;
+  t.section = raw[1];
+  t.snapshot_sequence = DecodeU64(absl::string_view(raw).substr(2, 8));
+  t.emitted = static_cast<uint8_t>(raw[10]);
+  t.key = raw.substr(kHeader);
+  return t;
+}
+
 inline absl::Status NotFoundPost(uint64_t id) {
   return absl::NotFoundError(absl::StrCat("post ", id, " not found"));
 }
@@ -149,6 +188,14 @@ inline pb::Post PostFromEvent(const ev::Event& e) {
   *p.mutable_create_time() = pc.create_time();
   if (pc.group().id() != 0) *p.mutable_group() = pc.group();
   return p;
+}
+
+inline common::v1::GroupRef RefOf(const pb::Group& g) {
+  common::v1::GroupRef ref;
+  ref.set_id(g.id());
+  ref.set_name(g.name());
+  ref.set_privacy(g.privacy());
+  return ref;
 }
 
 // Counters of groups and people's memberships.

@@ -7,6 +7,7 @@
 #include "grpcpp/security/credentials.h"
 #include "parley/config/config.h"
 #include "parley/log/log.h"
+#include "parley/server/flags.h"  // --search_addr, shared with identity
 
 ABSL_FLAG(int64_t, fanout_push_threshold, 10000,
           "authors with more followers are not pushed to home timelines but merged at read "
@@ -15,7 +16,6 @@ ABSL_FLAG(int, home_timeline_head, 800,
           "materialized home timeline entries kept per person (20..100000)");
 ABSL_FLAG(int, post_rate_per_minute, 60,
           "posts plus comments one person may write per minute (1..100000)");
-ABSL_FLAG(std::string, search_addr, "", "host:port of search, subscribed to feed's events");
 ABSL_FLAG(std::string, notify_addr, "",
           "host:port of notifications (every shard's, comma-separated), subscribed to feed's "
           "events");
@@ -25,7 +25,8 @@ namespace parley::feed {
 
 absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
     const server::CommonConfig& config, auth::ServiceCredential* credential,
-    std::shared_ptr<ChannelSlot> identity_channel, std::shared_ptr<ChannelSlot> notify_channel) {
+    std::shared_ptr<ChannelSlot> identity_channel, std::shared_ptr<ChannelSlot> notify_channel,
+    std::shared_ptr<ChannelSlot> search_channel) {
   auto module = std::make_unique<FeedModule>();
   FeedOptions options;
   auto shards = shard::ShardMapFromFlags();
@@ -124,7 +125,7 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   };
   std::vector<Peer> peers = {
       Peer{"search", "search_addr", absl::GetFlag(FLAGS_search_addr),
-           "/parley.search.v1.SearchInternalService/ApplyEvents", nullptr},
+           "/parley.search.v1.SearchInternalService/ApplyEvents", search_channel},
       Peer{"federation", "federation_addr", absl::GetFlag(FLAGS_federation_addr),
            "/parley.federation.v1.FederationInternalService/ApplyEvents", nullptr}};
   // Notifications may be sharded: every notification shard gets every event

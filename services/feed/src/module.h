@@ -39,11 +39,13 @@ struct FeedModule {
   // Opens <data_dir>/feed and starts the fan-out worker and event dispatchers.
   // Reaches identity through `identity_channel` (the all-in-one passes its own
   // in-process channel once started) or, when null, --identity_addr; and
-  // notifications through `notify_channel` or, when null, --notify_addr.
+  // notifications through `notify_channel` or, when null, --notify_addr;
+  // search likewise through `search_channel` or --search_addr.
   static absl::StatusOr<std::unique_ptr<FeedModule>> Create(
       const server::CommonConfig& config, auth::ServiceCredential* credential,
       std::shared_ptr<ChannelSlot> identity_channel = nullptr,
-      std::shared_ptr<ChannelSlot> notify_channel = nullptr);
+      std::shared_ptr<ChannelSlot> notify_channel = nullptr,
+      std::shared_ptr<ChannelSlot> search_channel = nullptr);
   std::vector<server::HostedService> Hosted();
   ~FeedModule();
 };

@@ -1,12 +1,14 @@
 // Feed over real gRPC on loopback, with a real identity in the same server
 // (as in the all-in-one binary) and real RocksDB in a temp dir.
+#include <map>
 #include <set>
 #include <thread>
 
 #include "absl/flags/declare.h"
 #include "absl/flags/flag.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "feed/src/module.h"
-#include "feed/src/text.h"
 #include "feed_fixture.h"
 #include "gmock/gmock.h"
 #include "grpcpp/create_channel.h"
@@ -33,18 +35,6 @@ using ::testing::HasSubstr;
 
 using test::Account;
 using test::Ctx;
-
-TEST(TextTest, LengthMentionsAndHashtags) {
-  EXPECT_EQ(Utf8Length("héllo"), 5u);
-  EXPECT_EQ(Utf8Length("\xF0\x9F\x98\x80"), 1u);         // one emoji
-  EXPECT_FALSE(Utf8Length("\xC0\xAF").has_value());      // overlong
-  EXPECT_FALSE(Utf8Length("\xED\xA0\x80").has_value());  // surrogate
-  EXPECT_FALSE(Utf8Length("abc\xE2\x82").has_value());   // truncated
-  EXPECT_THAT(ExtractMentions("hi @Ana and @bob.smith, mail x@y.z @ana @carol@acme.example."),
-              ElementsAre("ana", "bob.smith", "carol@acme.example"));
-  EXPECT_THAT(ExtractHashtags("#Kubernetes rocks #k8s a#b #kubernetes #"),
-              ElementsAre("kubernetes", "k8s"));
-}
 
 // The followee's half of a follow arrives from the follower's shard as
 // events. A follow and an unfollow (or a block and a late follow) in one
@@ -530,6 +520,270 @@ TEST_F(FeedTest, AcknowledgedPostsSurviveARestart) {
   WaitForFanOut();
   std::sort(ids.rbegin(), ids.rend());
   EXPECT_EQ(Home(bob), ids);
+}
+
+// ListSnapshotEvents tells what this shard homes, as the upserts a consumer
+// (search) rebuilds from: each group, membership, post, comment, follow and
+// block exactly once; nothing deleted, pending or copied from another shard;
+// groups before memberships and posts before comments, on pages of any size.
+TEST_F(FeedTest, SnapshotEventsTellEverythingHomedHereOnce) {
+  Account ana = MakeOrg("acme.example");
+  Account bob = AddUser("acme.example", "bob");
+  Account cat = AddUser("acme.example", "cat");
+  Account dan = AddUser("acme.example", "dan");
+  ASSERT_TRUE(Follow(bob, ana).ok());
+  ASSERT_TRUE(Follow(cat, ana).ok());
+  ASSERT_TRUE(Follow(ana, bob).ok());
+  pb::BlockUserRequest block;
+  block.set_user_id(cat.id);
+  pb::BlockUserResponse blocked;
+  ASSERT_TRUE(stub_->BlockUser(Ctx(dan.token).get(), block, &blocked).ok());
+
+  auto create_group = [&](const std::string& name, common::v1::GroupPrivacy privacy) {
+    pb::CreateGroupRequest req;
+    req.set_name(name);
+    req.set_description(name + " talk");
+    req.set_privacy(privacy);
+    pb::CreateGroupResponse resp;
+    EXPECT_TRUE(stub_->CreateGroup(Ctx(ana.token).get(), req, &resp).ok());
+    return resp.group().id();
+  };
+  const uint64_t guild = create_group("Guild", common::v1::GROUP_PRIVACY_PUBLIC);
+  const uint64_t board = create_group("Board", common::v1::GROUP_PRIVACY_PRIVATE);
+  const uint64_t old = create_group("Old", common::v1::GROUP_PRIVACY_PUBLIC);
+  pb::JoinGroupRequest join;
+  join.set_group_id(guild);
+  pb::JoinGroupResponse joined;
+  ASSERT_TRUE(stub_->JoinGroup(Ctx(bob.token).get(), join, &joined).ok());
+  pb::InviteToGroupRequest invite;  // invited is not a member
+  invite.set_group_id(board);
+  invite.set_user_id(cat.id);
+  pb::InviteToGroupResponse invited;
+  ASSERT_TRUE(stub_->InviteToGroup(Ctx(ana.token).get(), invite, &invited).ok());
+  pb::RequestToJoinGroupRequest ask;  // nor is someone who asked to join
+  ask.set_group_id(board);
+  pb::RequestToJoinGroupResponse asked;
+  ASSERT_TRUE(stub_->RequestToJoinGroup(Ctx(dan.token).get(), ask, &asked).ok());
+  pb::ArchiveGroupRequest archive;
+  archive.set_group_id(old);
+  pb::ArchiveGroupResponse archived;
+  ASSERT_TRUE(stub_->ArchiveGroup(Ctx(ana.token).get(), archive, &archived).ok());
+
+  const uint64_t org_post = PostId(ana, "hello #parley @bob");
+  const uint64_t followers_post = PostId(bob, "for my followers", common::v1::VISIBILITY_FOLLOWERS);
+  pb::CreatePostRequest group_req;
+  group_req.set_body("board only");
+  group_req.set_visibility(common::v1::VISIBILITY_GROUP);
+  group_req.set_group_id(board);
+  pb::CreatePostResponse group_resp;
+  ASSERT_TRUE(stub_->CreatePost(Ctx(ana.token).get(), group_req, &group_resp).ok());
+  const uint64_t group_post = group_resp.post().id();
+  const uint64_t deleted_post = PostId(cat, "soon gone");
+  auto comment = [&](const Account& a, uint64_t post, uint64_t parent) {
+    pb::CreateCommentRequest req;
+    req.set_post_id(post);
+    req.set_parent_comment_id(parent);
+    req.set_body("a comment");
+    pb::CreateCommentResponse resp;
+    grpc::Status s = stub_->CreateComment(Ctx(a.token).get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.comment().id();
+  };
+  const uint64_t top = comment(bob, org_post, 0);
+  const uint64_t reply = comment(cat, org_post, top);
+  const uint64_t group_comment = comment(ana, group_post, 0);
+  comment(ana, deleted_post, 0);  // goes with its post
+  pb::DeletePostRequest del;
+  del.set_post_id(deleted_post);
+  pb::DeletePostResponse deleted;
+  ASSERT_TRUE(stub_->DeletePost(Ctx(cat.token).get(), del, &deleted).ok());
+
+  // A copy of another shard's post, as fan-out leaves it here: that shard tells it.
+  pb::DeliverTimelineEntriesRequest copy;
+  copy.mutable_post()->set_id((*ids::IdGenerator::Create(1))->Next());
+  copy.mutable_post()->set_org_id(1);
+  copy.mutable_post()->mutable_author()->set_id(ana.id);
+  copy.mutable_post()->set_body("homed on shard 1");
+  copy.mutable_post()->set_visibility(common::v1::VISIBILITY_ORG);
+  copy.add_recipient_user_ids(bob.id);
+  ASSERT_TRUE(feed_->feed->DeliverTimelineEntries(copy).ok());
+
+  const std::string service = credential_->Token();
+  auto list = [&](int32_t page_size, const std::string& token, pb::ListSnapshotEventsResponse* r) {
+    pb::ListSnapshotEventsRequest req;
+    req.set_page_size(page_size);
+    req.set_page_token(token);
+    return internal_->ListSnapshotEvents(Ctx(service).get(), req, r);
+  };
+  // Every event of a snapshot read with `page_size`; a post written after the
+  // first page is `late` (a live event the snapshot may tell too).
+  uint64_t late = 0;
+  uint64_t snapshot_sequence = 0;
+  auto snapshot = [&](int32_t page_size) {
+    std::vector<events::v1::Event> all;
+    std::set<uint64_t> sequences;
+    const uint64_t newest = feed_->feed->outbox()->CommittedThrough();
+    snapshot_sequence = newest;
+    std::string token;
+    for (int pages = 0; pages < 1000; ++pages) {
+      pb::ListSnapshotEventsResponse page;
+      grpc::Status s = list(page_size, token, &page);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (!s.ok()) break;
+      EXPECT_LE(page.events_size(), page_size);
+      sequences.insert(page.snapshot_sequence());
+      if (pages == 0 && late == 0) late = PostId(ana, "written while the snapshot is read");
+      all.insert(all.end(), page.events().begin(), page.events().end());
+      token = page.next_page_token();
+      if (token.empty()) break;
+    }
+    EXPECT_THAT(sequences, ElementsAre(newest)) << "the first page's, on every page";
+    return all;
+  };
+  std::vector<events::v1::Event> events = snapshot(2);
+  EXPECT_GT(feed_->feed->outbox()->CommittedThrough(), snapshot_sequence) << "the late post";
+
+  auto name = [](const events::v1::Event& e) -> std::string {
+    switch (e.payload_case()) {
+      case events::v1::Event::kGroupCreated:
+        return absl::StrCat("group ", e.group_created().group().id());
+      case events::v1::Event::kGroupUpdated:
+        return absl::StrCat("archived ", e.group_updated().group().id());
+      case events::v1::Event::kGroupMemberJoined:
+        return absl::StrCat("member ", e.group_member_joined().group_id(), " ",
+                            e.group_member_joined().user().id());
+      case events::v1::Event::kPostCreated:
+        return absl::StrCat("post ", e.post_created().post_id());
+      case events::v1::Event::kCommentCreated:
+        return absl::StrCat("comment ", e.comment_created().comment_id());
+      case events::v1::Event::kFollowed:
+        return absl::StrCat("follow ", e.followed().follower().id(), " ",
+                            e.followed().followee().id());
+      case events::v1::Event::kBlocked:
+        return absl::StrCat("block ", e.blocked().blocker_id(), " ", e.blocked().blocked_user_id());
+      default:
+        return absl::StrCat("unexpected ", e.payload_case());
+    }
+  };
+  auto id = [](auto... parts) { return absl::StrCat(parts...); };
+  const std::multiset<std::string> expected = {id("group ", guild),
+                                               id("group ", board),
+                                               id("group ", old),
+                                               id("archived ", old),
+                                               id("member ", guild, " ", ana.id),
+                                               id("member ", guild, " ", bob.id),
+                                               id("member ", board, " ", ana.id),
+                                               id("member ", old, " ", ana.id),
+                                               id("post ", org_post),
+                                               id("post ", followers_post),
+                                               id("post ", group_post),
+                                               id("post ", late),
+                                               id("comment ", top),
+                                               id("comment ", reply),
+                                               id("comment ", group_comment),
+                                               id("follow ", bob.id, " ", ana.id),
+                                               id("follow ", cat.id, " ", ana.id),
+                                               id("follow ", ana.id, " ", bob.id),
+                                               id("block ", dan.id, " ", cat.id)};
+  std::multiset<std::string> told;
+  std::map<std::string, size_t> position;
+  for (size_t i = 0; i < events.size(); ++i) {
+    told.insert(name(events[i]));
+    position[name(events[i])] = i;
+  }
+  EXPECT_EQ(told, expected) << "each exactly once; no deleted post or its comment, no copy, no "
+                               "invitation or request";
+
+  // Order: groups, then memberships, posts, comments, follows, blocks.
+  EXPECT_EQ(position[id("archived ", old)], position[id("group ", old)] + 1);
+  EXPECT_LT(position[id("archived ", old)], position[id("member ", guild, " ", ana.id)]);
+  EXPECT_LT(position[id("member ", old, " ", ana.id)], position[id("post ", org_post)]);
+  EXPECT_LT(position[id("post ", late)], position[id("comment ", top)]);
+  EXPECT_LT(position[id("comment ", group_comment)], position[id("follow ", bob.id, " ", ana.id)]);
+  EXPECT_LT(position[id("follow ", ana.id, " ", bob.id)],
+            position[id("block ", dan.id, " ", cat.id)]);
+
+  // Upserts of this shard's producer, with the org and the fields live events carry.
+  std::set<uint64_t> orgs;
+  for (const auto& e : events) {
+    EXPECT_EQ(e.sequence(), 0u);
+    EXPECT_EQ(e.producer(), feed_->feed->outbox()->producer_id());
+    EXPECT_TRUE(e.has_create_time());
+    orgs.insert(e.org_id());
+  }
+  EXPECT_THAT(feed_->feed->outbox()->producer_id(), ::testing::StartsWith("feed-0/"));
+  ASSERT_EQ(orgs.size(), 1u);
+  EXPECT_NE(*orgs.begin(), 0u);
+  auto at = [&](const std::string& key) -> const events::v1::Event& {
+    return events[position.at(key)];
+  };
+  const auto& hello = at(id("post ", org_post)).post_created();
+  EXPECT_EQ(hello.author().handle(), "admin");
+  EXPECT_EQ(hello.body(), "hello #parley @bob");
+  EXPECT_THAT(hello.hashtags(), ElementsAre("parley"));
+  ASSERT_EQ(hello.mentions_size(), 1);
+  EXPECT_EQ(hello.mentions(0).id(), bob.id);
+  EXPECT_EQ(hello.visibility(), common::v1::VISIBILITY_ORG);
+  EXPECT_EQ(hello.kind(), common::v1::POST_KIND_STATUS);
+  EXPECT_TRUE(hello.has_create_time());
+  EXPECT_EQ(at(id("post ", followers_post)).post_created().visibility(),
+            common::v1::VISIBILITY_FOLLOWERS);
+  const auto& board_post = at(id("post ", group_post)).post_created();
+  EXPECT_EQ(board_post.visibility(), common::v1::VISIBILITY_GROUP);
+  EXPECT_EQ(board_post.group().id(), board);
+  EXPECT_EQ(board_post.group().name(), "Board");
+  EXPECT_EQ(board_post.group().privacy(), common::v1::GROUP_PRIVACY_PRIVATE);
+  const auto& replied = at(id("comment ", reply)).comment_created();
+  EXPECT_EQ(replied.post_id(), org_post);
+  EXPECT_EQ(replied.parent_comment_id(), top);
+  EXPECT_EQ(replied.parent_comment_author_id(), bob.id);
+  EXPECT_EQ(replied.post_author_id(), ana.id);
+  EXPECT_EQ(replied.author().handle(), "cat");
+  EXPECT_EQ(replied.post_visibility(), common::v1::VISIBILITY_ORG);
+  EXPECT_EQ(replied.group_id(), 0u);
+  const auto& in_board = at(id("comment ", group_comment)).comment_created();
+  EXPECT_EQ(in_board.post_visibility(), common::v1::VISIBILITY_GROUP);
+  EXPECT_EQ(in_board.group_id(), board);
+  EXPECT_EQ(in_board.parent_comment_author_id(), 0u);
+  const auto& created = at(id("group ", board)).group_created();
+  EXPECT_EQ(created.group().name(), "Board");
+  EXPECT_EQ(created.group().privacy(), common::v1::GROUP_PRIVACY_PRIVATE);
+  EXPECT_EQ(created.description(), "Board talk");
+  EXPECT_TRUE(at(id("archived ", old)).group_updated().archived());
+  EXPECT_EQ(at(id("member ", guild, " ", bob.id)).group_member_joined().user().handle(), "bob");
+  const auto& follow = at(id("follow ", bob.id, " ", ana.id)).followed();
+  EXPECT_EQ(follow.follower().handle(), "bob");
+  EXPECT_EQ(follow.followee().handle(), "admin");
+  EXPECT_EQ(follow.followee().domain(), "acme.example");
+
+  // Any page size tells the same, even one that splits a group from its
+  // archived state.
+  std::multiset<std::string> one_by_one;
+  for (const auto& e : snapshot(1)) one_by_one.insert(name(e));
+  EXPECT_EQ(one_by_one, expected);
+  std::multiset<std::string> one_page;
+  pb::ListSnapshotEventsResponse whole;
+  ASSERT_TRUE(list(0, "", &whole).ok()) << "the default page size holds everything here";
+  EXPECT_TRUE(whole.next_page_token().empty());
+  for (const auto& e : whole.events()) one_page.insert(name(e));
+  EXPECT_EQ(one_page, expected);
+
+  pb::ListSnapshotEventsResponse resp;
+  grpc::Status too_big = list(kMaxSnapshotPageSize + 1, "", &resp);
+  EXPECT_EQ(too_big.error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(too_big.error_message(), "page_size: 1001 is out of range [1, 1000]");
+  EXPECT_EQ(list(-1, "", &resp).error_code(), grpc::INVALID_ARGUMENT);
+  EXPECT_EQ(list(2, "!!", &resp).error_code(), grpc::INVALID_ARGUMENT);
+  const std::string unknown_section = std::string("\x01z") + std::string(9, '\0');
+  EXPECT_EQ(list(2, absl::WebSafeBase64Escape(unknown_section), &resp).error_code(),
+            grpc::INVALID_ARGUMENT);
+  const std::string short_key = std::string("\x01p") + std::string(9, '\0') + "abc";
+  EXPECT_EQ(list(2, absl::WebSafeBase64Escape(short_key), &resp).error_code(),
+            grpc::INVALID_ARGUMENT);
+  pb::ListSnapshotEventsRequest req;
+  EXPECT_EQ(internal_->ListSnapshotEvents(Ctx(ana.token).get(), req, &resp).error_code(),
+            grpc::PERMISSION_DENIED)
+      << "an internal RPC";
 }
 
 // A subscriber built the way notifications will be: a real gRPC service whose

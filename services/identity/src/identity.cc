@@ -10,7 +10,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/field_mask_util.h"
+#include "google/protobuf/util/message_differencer.h"
 #include "google/protobuf/util/time_util.h"
+#include "parley/events/events.h"
 #include "parley/status/status.h"
 #include "parley/storage/keys.h"
 
@@ -31,6 +33,12 @@ constexpr char kInvites[] = "invites";          // hash(code) -> Invite
 constexpr char kRefresh[] = "refresh";          // hash(token) -> RefreshRecord
 constexpr char kFamilies[] = "families";        // family_id -> revoked marker
 constexpr char kKeys[] = "keys";                // key_id -> seed | create | expire
+constexpr char kOutbox[] = "outbox";            // storage::Outbox: events, cursors, producer
+
+// Names the outbox's producer id ("identity/<random>"), as events.proto calls it.
+constexpr char kProducerName[] = "identity";
+
+namespace ev = ::parley::events::v1;
 
 google::protobuf::Timestamp ToProto(absl::Time t) {
   return TimeUtil::MicrosecondsToTimestamp(absl::ToUnixMicros(t));
@@ -116,6 +124,60 @@ bool HasRole(const pb::User& user, pb::Role role) {
 absl::Status NotFoundUser() { return absl::NotFoundError("user not found"); }
 absl::Status BadLogin() { return absl::UnauthenticatedError("invalid login or password"); }
 
+// What consumers know of a person: the whole profile, as UserUpdated carries it.
+ev::UserUpdated ProfileOf(const pb::User& user) {
+  ev::UserUpdated profile;
+  profile.mutable_user()->set_id(user.id());
+  profile.mutable_user()->set_handle(user.handle());
+  profile.mutable_user()->set_domain(user.domain());
+  profile.mutable_user()->set_display_name(user.display_name());
+  profile.set_title(user.title());
+  profile.set_department(user.department());
+  profile.set_location(user.location());
+  *profile.mutable_skills() = user.skills();
+  profile.set_bio(user.bio());
+  return profile;
+}
+
+// Active and suspended people are part of the state other services keep;
+// pending registrations are not (yet).
+bool Published(pb::UserState state) {
+  return state == pb::USER_STATE_ACTIVE || state == pb::USER_STATE_SUSPENDED;
+}
+
+ev::Event NewEvent(const pb::User& user, absl::Time now) {
+  ev::Event e;
+  e.set_org_id(user.org_id());
+  *e.mutable_create_time() = ToProto(now);
+  return e;
+}
+
+// The events that turn `before` (null: nobody) into `after` for a consumer:
+// the same as a snapshot would hold for `after` (UserUpdated, then
+// UserSuspended), less what the consumer has already been told.
+std::vector<ev::Event> UserEvents(const pb::User* before, const pb::User& after, absl::Time now) {
+  std::vector<ev::Event> events;
+  if (!Published(after.state())) return events;
+  const bool known = before != nullptr && Published(before->state());
+  const ev::UserUpdated profile = ProfileOf(after);
+  if (!known || !google::protobuf::util::MessageDifferencer::Equals(ProfileOf(*before), profile)) {
+    ev::Event e = NewEvent(after, now);
+    *e.mutable_user_updated() = profile;
+    events.push_back(std::move(e));
+  }
+  const bool was_suspended = known && before->state() == pb::USER_STATE_SUSPENDED;
+  if (after.state() == pb::USER_STATE_SUSPENDED && !was_suspended) {
+    ev::Event e = NewEvent(after, now);
+    e.mutable_user_suspended()->set_user_id(after.id());
+    events.push_back(std::move(e));
+  } else if (after.state() == pb::USER_STATE_ACTIVE && was_suspended) {
+    ev::Event e = NewEvent(after, now);
+    e.mutable_user_reactivated()->set_user_id(after.id());
+    events.push_back(std::move(e));
+  }
+  return events;
+}
+
 absl::StatusOr<int> PageSize(int32_t requested) {
   if (requested == 0) return kDefaultPageSize;
   if (requested < 0 || requested > kMaxPageSize) {
@@ -193,8 +255,8 @@ absl::Status ValidateDomain(absl::string_view domain) {
 }
 
 std::vector<std::string> Identity::ColumnFamilies() {
-  return {kOrgs,        kDomains, kUsers,   kHandles,  kCredentials,
-          kRevocations, kInvites, kRefresh, kFamilies, kKeys};
+  return {kOrgs,    kDomains, kUsers,    kHandles, kCredentials, kRevocations,
+          kInvites, kRefresh, kFamilies, kKeys,    kOutbox};
 }
 
 Identity::Identity(storage::Db* db, IdentityOptions options, std::unique_ptr<ids::IdGenerator> ids)
@@ -210,6 +272,9 @@ absl::StatusOr<std::unique_ptr<Identity>> Identity::Create(storage::Db* db,
   auto dummy = identity->HashPassword("parley-dummy-password-for-timing");
   if (!dummy.ok()) return dummy.status();
   identity->dummy_hash_ = *dummy;
+  auto outbox = storage::Outbox::Open(db, kOutbox, kProducerName);
+  if (!outbox.ok()) return outbox.status();
+  identity->outbox_ = *std::move(outbox);
   if (auto s = identity->LoadKeysAndRevocations(); !s.ok()) return s;
   for (const char* cf : {kUsers, kOrgs}) {
     std::unique_ptr<rocksdb::Iterator> it(
@@ -344,12 +409,17 @@ void Identity::RevokeAllTokens(rocksdb::WriteBatch* batch, uint64_t user_id, abs
              S(U64Key(static_cast<uint64_t>(absl::ToUnixMicros(now)))));
 }
 
-absl::Status Identity::CommitUser(rocksdb::WriteBatch* batch, const pb::User& user,
-                                  bool revoke_tokens) {
+absl::Status Identity::CommitUser(rocksdb::WriteBatch* batch, const pb::User* before,
+                                  const pb::User& user, bool revoke_tokens) {
   const absl::Time now = options_.clock();
   PutUser(batch, user);
   if (revoke_tokens) RevokeAllTokens(batch, user.id(), now);
-  if (auto s = db_->Write(batch); !s.ok()) return s;
+  std::vector<std::string> payloads;
+  for (const ev::Event& e : UserEvents(before, user, now)) {
+    payloads.push_back(events::EncodeForOutbox(e));
+  }
+  // With no events this is a plain write (no sequence is used).
+  if (auto first = outbox_->Commit(batch, payloads); !first.ok()) return first.status();
   if (revoke_tokens) {
     std::lock_guard<std::mutex> lock(revocation_mu_);
     not_before_[user.id()] = now;
@@ -476,10 +546,13 @@ absl::StatusOr<pb::User> Identity::Register(const pb::RegisterRequest& req) {
     return absl::AlreadyExistsError(
         absl::StrCat("handle ", req.handle(), "@", req.domain(), " is taken"));
   }
-  PutUser(&batch, user);
   batch.Put(db_->Cf(kHandles), S(HandleKey(**org_id, req.handle())), S(U64Key(user.id())));
   batch.Put(db_->Cf(kCredentials), S(U64Key(user.id())), S(*hash));
-  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  // Someone joining with an invite is active at once (UserUpdated); a pending
+  // registration is announced when approved.
+  if (auto s = CommitUser(&batch, /*before=*/nullptr, user, /*revoke_tokens=*/false); !s.ok()) {
+    return s;
+  }
   return user;
 }
 
@@ -753,7 +826,7 @@ absl::Status Identity::ChangePassword(const TokenClaims& caller,
   if (auto s = RequireActiveCaller(caller, &me); !s.ok()) return s;  // fresh copy under the lock
   rocksdb::WriteBatch batch;
   batch.Put(db_->Cf(kCredentials), S(U64Key(me.id())), S(*hash));
-  return CommitUser(&batch, me, /*revoke_tokens=*/true);
+  return CommitUser(&batch, /*before=*/&me, me, /*revoke_tokens=*/true);
 }
 
 absl::StatusOr<pb::GetCurrentUserResponse> Identity::GetCurrentUser(const TokenClaims& caller) {
@@ -854,12 +927,13 @@ absl::StatusOr<pb::User> Identity::UpdateProfile(const TokenClaims& caller,
   std::lock_guard<std::mutex> lock(write_mu_);
   pb::User me;
   if (auto s = RequireActiveCaller(caller, &me); !s.ok()) return s;
+  const pb::User before = me;
   google::protobuf::util::FieldMaskUtil::MergeOptions merge;
   merge.set_replace_repeated_fields(true);
   google::protobuf::util::FieldMaskUtil::MergeMessageTo(in, req.update_mask(), merge, &me);
   rocksdb::WriteBatch batch;
-  PutUser(&batch, me);
-  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  // UserUpdated only if a value actually changed.
+  if (auto s = CommitUser(&batch, &before, me, /*revoke_tokens=*/false); !s.ok()) return s;
   return me;
 }
 
@@ -962,10 +1036,10 @@ absl::StatusOr<pb::User> Identity::ApproveRegistration(const TokenClaims& caller
   if (user->state() != pb::USER_STATE_PENDING_APPROVAL) {
     return absl::FailedPreconditionError("this person is not awaiting approval");
   }
+  const pb::User before = *user;
   user->set_state(pb::USER_STATE_ACTIVE);
   rocksdb::WriteBatch batch;
-  PutUser(&batch, *user);
-  if (auto s = db_->Write(&batch); !s.ok()) return s;
+  if (auto s = CommitUser(&batch, &before, *user, /*revoke_tokens=*/false); !s.ok()) return s;
   return user;
 }
 
@@ -996,9 +1070,12 @@ absl::StatusOr<pb::User> Identity::SetSuspended(const TokenClaims& caller, uint6
   if (user->state() == pb::USER_STATE_PENDING_APPROVAL) {
     return absl::FailedPreconditionError("this person is awaiting approval");
   }
+  const pb::User before = *user;
   user->set_state(suspended ? pb::USER_STATE_SUSPENDED : pb::USER_STATE_ACTIVE);
   rocksdb::WriteBatch batch;
-  if (auto s = CommitUser(&batch, *user, /*revoke_tokens=*/suspended); !s.ok()) return s;
+  // UserSuspended / UserReactivated only when the state changes; suspending
+  // again still revokes tokens issued since.
+  if (auto s = CommitUser(&batch, &before, *user, /*revoke_tokens=*/suspended); !s.ok()) return s;
   return user;
 }
 
@@ -1019,10 +1096,11 @@ absl::StatusOr<pb::User> Identity::GrantRole(const TokenClaims& caller, uint64_t
   }
   roles.Add(role);
   const bool narrowed = role == pb::ROLE_GUEST && !HasRole(*user, pb::ROLE_GUEST);
+  const pb::User before = *user;
   *user->mutable_roles() = roles;
   // A member made a guest loses reach: their member tokens stop at once.
   rocksdb::WriteBatch batch;
-  if (auto s = CommitUser(&batch, *user, /*revoke_tokens=*/narrowed); !s.ok()) return s;
+  if (auto s = CommitUser(&batch, &before, *user, /*revoke_tokens=*/narrowed); !s.ok()) return s;
   return user;
 }
 
@@ -1057,9 +1135,10 @@ absl::StatusOr<pb::User> Identity::RevokeRole(const TokenClaims& caller, uint64_
   for (int r : user->roles()) {
     if (r != pb::ROLE_ADMIN) roles.Add(r);
   }
+  const pb::User before = *user;
   *user->mutable_roles() = roles;
   rocksdb::WriteBatch batch;
-  if (auto s = CommitUser(&batch, *user, /*revoke_tokens=*/true); !s.ok()) return s;
+  if (auto s = CommitUser(&batch, &before, *user, /*revoke_tokens=*/true); !s.ok()) return s;
   return user;
 }
 
@@ -1069,18 +1148,24 @@ absl::StatusOr<pb::ListSnapshotEventsResponse> Identity::ListSnapshotEvents(
   if (page_size < 2 || page_size > kMaxSnapshotPageSize) {
     return status::OutOfRange("page_size", req.page_size(), 2, kMaxSnapshotPageSize);
   }
+  // Page token: base64url of [u64 last user id][u64 snapshot sequence].
   uint64_t after = 0;
-  if (!req.page_token().empty()) {
+  uint64_t snapshot_sequence = 0;
+  if (req.page_token().empty()) {
+    // Taken before anything is read, so every event up to it is reflected in
+    // the pages; later ones may be too (they are upserts, applied again).
+    snapshot_sequence = outbox_->CommittedThrough();
+  } else {
     std::string raw;
-    if (!absl::WebSafeBase64Unescape(req.page_token(), &raw) || raw.size() != 8) {
+    if (!absl::WebSafeBase64Unescape(req.page_token(), &raw) || raw.size() != 16) {
       return absl::InvalidArgumentError("page_token: malformed");
     }
     after = storage::DecodeU64(raw);
+    snapshot_sequence = storage::DecodeU64(absl::string_view(raw).substr(8));
   }
   pb::ListSnapshotEventsResponse resp;
-  // Identity has no event outbox yet, so there are no live events to order against.
-  resp.set_snapshot_sequence(0);
-  const auto now = ToProto(options_.clock());
+  resp.set_snapshot_sequence(snapshot_sequence);
+  const absl::Time now = options_.clock();
   std::unique_ptr<rocksdb::Iterator> it(
       db_->raw()->NewIterator(rocksdb::ReadOptions(), db_->Cf(kUsers)));
   uint64_t last = 0;
@@ -1092,33 +1177,18 @@ absl::StatusOr<pb::ListSnapshotEventsResponse> Identity::ListSnapshotEvents(
       return absl::DataLossError("identity: malformed user record");
     }
     last = user.id();
-    if (user.state() != pb::USER_STATE_ACTIVE && user.state() != pb::USER_STATE_SUSPENDED) continue;
-    events::v1::Event* updated = resp.add_events();
-    updated->set_producer("identity");
-    updated->set_org_id(user.org_id());
-    *updated->mutable_create_time() = now;
-    events::v1::UserUpdated* payload = updated->mutable_user_updated();
-    payload->mutable_user()->set_id(user.id());
-    payload->mutable_user()->set_handle(user.handle());
-    payload->mutable_user()->set_domain(user.domain());
-    payload->mutable_user()->set_display_name(user.display_name());
-    payload->set_title(user.title());
-    payload->set_department(user.department());
-    payload->set_location(user.location());
-    *payload->mutable_skills() = user.skills();
-    payload->set_bio(user.bio());
-    if (user.state() == pb::USER_STATE_SUSPENDED) {
-      events::v1::Event* suspended = resp.add_events();
-      suspended->set_producer("identity");
-      suspended->set_org_id(user.org_id());
-      *suspended->mutable_create_time() = now;
-      suspended->mutable_user_suspended()->set_user_id(user.id());
+    // Exactly what the live events of this person add up to.
+    for (ev::Event& e : UserEvents(/*before=*/nullptr, user, now)) {
+      e.set_producer(outbox_->producer_id());
+      *resp.add_events() = std::move(e);
     }
   }
   if (!it->status().ok()) return storage::FromRocks(it->status(), "snapshot");
   if (it->Valid() && last != 0) {
+    std::string raw = U64Key(last);
+    storage::AppendU64(&raw, snapshot_sequence);
     std::string token;
-    absl::WebSafeBase64Escape(U64Key(last), &token);
+    absl::WebSafeBase64Escape(raw, &token);
     resp.set_next_page_token(token);
   }
   return resp;

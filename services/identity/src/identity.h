@@ -1,6 +1,13 @@
 // Identity's logic: organisations, people, credentials and tokens, stored in
 // identity's own RocksDB. Knows nothing of gRPC: callers pass the verified
 // caller (token claims) and get absl::Status errors. Tested directly.
+//
+// Every change to a person that other services index or enforce is published
+// through an outbox (producer "identity/<random>"), committed in the same
+// WriteBatch as the user record: UserUpdated (the whole profile) when someone
+// becomes active (invite, approval, an org's first admin) or their profile
+// changes, UserSuspended on suspension, UserReactivated on reactivation.
+// Roles, passwords and tokens publish nothing.
 #pragma once
 
 #include <cstdint>
@@ -20,6 +27,7 @@
 #include "parley/identity/v1/identity.pb.h"
 #include "parley/ids/ids.h"
 #include "parley/storage/db.h"
+#include "parley/storage/outbox.h"
 
 namespace parley::identity {
 
@@ -63,6 +71,10 @@ class Identity {
   // `db` must have been opened with ColumnFamilies().
   static absl::StatusOr<std::unique_ptr<Identity>> Create(storage::Db* db, IdentityOptions options);
 
+  // The events of changes to people (see above). Subscribers (search) get
+  // a storage::Dispatcher on it; see module.h.
+  storage::Outbox* outbox() const { return outbox_.get(); }
+
   // --- instance administration (service credential) ---
   absl::StatusOr<pb::CreateOrganizationResponse> CreateOrganization(
       const pb::CreateOrganizationRequest& req);
@@ -100,7 +112,10 @@ class Identity {
   // --- for other services ---
   // Current state as upsert events (UserUpdated for every active or suspended
   // person, followed by UserSuspended for a suspended one), paged by user id,
-  // so a consumer rebuilds with the code that applies live events.
+  // so a consumer rebuilds with the code that applies live events. Events
+  // carry the outbox's producer id and sequence 0; snapshot_sequence is the
+  // outbox's newest sequence when the first page was read (carried in the page
+  // token): live events after it are what the snapshot may lack.
   absl::StatusOr<pb::ListSnapshotEventsResponse> ListSnapshotEvents(
       const pb::ListSnapshotEventsRequest& req);
   absl::StatusOr<std::vector<pb::User>> BatchGetUsersAnyOrg(const std::vector<uint64_t>& ids);
@@ -126,9 +141,12 @@ class Identity {
                                                 rocksdb::WriteBatch* batch);
   void PutUser(rocksdb::WriteBatch* batch, const pb::User& user);
   void RevokeAllTokens(rocksdb::WriteBatch* batch, uint64_t user_id, absl::Time now);
-  // Writes `batch` plus the user record; with `revoke_tokens`, every token of
-  // the user issued until now stops working. Caller holds write_mu_.
-  absl::Status CommitUser(rocksdb::WriteBatch* batch, const pb::User& user, bool revoke_tokens);
+  // Writes `batch` plus the user record and the events of the change from
+  // `before` (null for a new person) to `user`, in one WriteBatch; with
+  // `revoke_tokens`, every token of the user issued until now stops working.
+  // Caller holds write_mu_ (which also keeps outbox sequences in commit order).
+  absl::Status CommitUser(rocksdb::WriteBatch* batch, const pb::User* before, const pb::User& user,
+                          bool revoke_tokens);
   absl::Status ThrottleLogin(const std::string& account, const std::string& address,
                              absl::Time now);
   // Both need throttle_mu_ held by the caller except ForgetFailures.
@@ -138,6 +156,7 @@ class Identity {
   storage::Db* const db_;
   const IdentityOptions options_;
   std::unique_ptr<ids::IdGenerator> ids_;
+  std::unique_ptr<storage::Outbox> outbox_;
   std::shared_ptr<auth::KeyRing> key_ring_ = std::make_shared<auth::KeyRing>();
   std::string dummy_hash_;  // verified against for unknown accounts, so timing does not tell
 

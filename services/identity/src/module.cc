@@ -1,9 +1,22 @@
 #include "identity/src/module.h"
 
+#include "absl/flags/flag.h"
+#include "grpcpp/create_channel.h"
+#include "grpcpp/security/credentials.h"
+#include "parley/config/config.h"
+#include "parley/events/events.h"
+#include "parley/log/log.h"
+
 namespace parley::identity {
 
+namespace {
+constexpr char kSearchSubscriber[] = "search";
+constexpr char kSearchApplyEvents[] = "/parley.search.v1.SearchInternalService/ApplyEvents";
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<IdentityModule>> IdentityModule::Create(
-    const server::CommonConfig& config, const auth::ServiceCredential& service_credential) {
+    const server::CommonConfig& config, auth::ServiceCredential& service_credential,
+    std::shared_ptr<server::ChannelSlot> search_channel) {
   auto module = std::make_unique<IdentityModule>();
   storage::DbOptions db_options;
   db_options.path = config.data_dir + "/identity";
@@ -34,7 +47,36 @@ absl::StatusOr<std::unique_ptr<IdentityModule>> IdentityModule::Create(
   module->public_service = std::make_unique<IdentityGrpcService>(id, module->authenticator.get());
   module->internal_service =
       std::make_unique<IdentityInternalGrpcService>(id, module->authenticator.get());
+
+  // Search indexes people from identity's events (and rebuilds from
+  // ListSnapshotEvents). Without a subscriber the events stay in the outbox,
+  // one per change to a person, for a subscriber configured later.
+  std::shared_ptr<events::Subscriber> search;
+  const std::string search_addr = absl::GetFlag(FLAGS_search_addr);
+  if (search_channel != nullptr) {
+    search = std::make_shared<events::Subscriber>(
+        kSearchSubscriber, [slot = std::move(search_channel)] { return slot->Get(); },
+        kSearchApplyEvents, &service_credential);
+  } else if (!search_addr.empty()) {
+    if (auto hp = config::ParseHostPort("search_addr", search_addr); !hp.ok()) return hp.status();
+    search = std::make_shared<events::Subscriber>(
+        kSearchSubscriber, grpc::CreateChannel(search_addr, grpc::InsecureChannelCredentials()),
+        kSearchApplyEvents, &service_credential);
+  }
+  storage::Outbox* outbox = id->outbox();
+  if (search != nullptr) {
+    module->dispatchers.push_back(std::make_unique<storage::Dispatcher>(
+        outbox, storage::DispatcherOptions{.subscriber = kSearchSubscriber},
+        events::DeliverTo(search, outbox->producer_id())));
+  }
+  for (auto& d : module->dispatchers) d->Start();
+  log::Info("identity ready", {{"producer", outbox->producer_id()},
+                               {"subscribers", static_cast<int64_t>(module->dispatchers.size())}});
   return module;
+}
+
+IdentityModule::~IdentityModule() {
+  for (auto& d : dispatchers) d->Stop();
 }
 
 std::vector<server::HostedService> IdentityModule::Hosted() {

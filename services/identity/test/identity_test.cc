@@ -1,14 +1,20 @@
 // Identity's logic, called directly (no server), with real RocksDB in a temp dir.
 #include "identity/src/identity.h"
 
+#include <set>
+
+#include "absl/strings/escaping.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "parley/events/events.h"
 #include "parley/testing/testing.h"
 
 namespace parley::identity {
 namespace {
 
+using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::StartsWith;
 
 class IdentityTest : public ::testing::Test {
  protected:
@@ -78,7 +84,24 @@ class IdentityTest : public ::testing::Test {
     return *user;
   }
 
+  // The events committed to identity's outbox since the last call, decoded as
+  // a subscriber receives them.
+  std::vector<events::v1::Event> NewEvents() {
+    std::vector<events::v1::Event> out;
+    auto entries = identity_->outbox()->ReadAfter(read_through_, 1000);
+    EXPECT_TRUE(entries.ok()) << entries.status();
+    if (!entries.ok()) return out;
+    for (const auto& entry : *entries) {
+      auto event = events::DecodeFromOutbox(entry, identity_->outbox()->producer_id());
+      EXPECT_TRUE(event.ok()) << event.status();
+      if (event.ok()) out.push_back(*std::move(event));
+      read_through_ = entry.sequence;
+    }
+    return out;
+  }
+
   static constexpr char kPassword[] = "correct horse battery";
+  uint64_t read_through_ = 0;  // NewEvents' position in the outbox
   absl::Time now_ = absl::FromUnixSeconds(1'790'000'000);
   testing::TempDir dir_;
   std::unique_ptr<storage::Db> db_;
@@ -371,16 +394,29 @@ TEST_F(IdentityTest, SnapshotEventsPageThroughCurrentState) {
   ASSERT_TRUE(identity_->UpdateProfile(Claims(*ana_login), update).ok());
   ASSERT_TRUE(identity_->SetSuspended(Claims(acme), ana.id(), true).ok());
 
+  const uint64_t newest = identity_->outbox()->CommittedThrough();
+  ASSERT_GT(newest, 0u);
   std::vector<events::v1::Event> events;
+  std::set<uint64_t> snapshot_sequences;
   pb::ListSnapshotEventsRequest req;
   req.set_page_size(2);
   for (int pages = 0; pages < 20; ++pages) {
     auto page = identity_->ListSnapshotEvents(req);
     ASSERT_TRUE(page.ok()) << page.status();
     ASSERT_LE(page->events_size(), 2);
+    snapshot_sequences.insert(page->snapshot_sequence());
+    // A live event after the snapshot began: later pages keep the first's sequence.
+    if (pages == 0) Invitee(acme, "late");
     events.insert(events.end(), page->events().begin(), page->events().end());
     if (page->next_page_token().empty()) break;
     req.set_page_token(page->next_page_token());
+  }
+  EXPECT_THAT(snapshot_sequences, ElementsAre(newest))
+      << "the outbox's newest sequence when the first page was read, on every page";
+  EXPECT_GT(identity_->outbox()->CommittedThrough(), newest);
+  for (const auto& e : events) {
+    EXPECT_EQ(e.producer(), identity_->outbox()->producer_id()) << "the live events' producer";
+    EXPECT_EQ(e.sequence(), 0u) << "snapshot events are upserts";
   }
   std::vector<std::string> handles;
   for (size_t i = 0; i < events.size(); ++i) {
@@ -394,13 +430,128 @@ TEST_F(IdentityTest, SnapshotEventsPageThroughCurrentState) {
       }
     }
   }
-  EXPECT_THAT(handles, ::testing::UnorderedElementsAre("admin", "ana", "bob", "root"))
+  EXPECT_THAT(handles, ::testing::UnorderedElementsAre("admin", "ana", "bob", "root", "late"))
       << "pending registrations are not part of the state";
   req.set_page_size(1);
   EXPECT_EQ(identity_->ListSnapshotEvents(req).status().code(), absl::StatusCode::kInvalidArgument);
   req.set_page_size(2);
   req.set_page_token("!!");
   EXPECT_EQ(identity_->ListSnapshotEvents(req).status().code(), absl::StatusCode::kInvalidArgument);
+  // A last id without the snapshot sequence.
+  req.set_page_token(absl::WebSafeBase64Escape(std::string(8, '\0')));
+  EXPECT_EQ(identity_->ListSnapshotEvents(req).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(IdentityTest, PeopleChangesCommitExactlyTheirEventsToTheOutbox) {
+  // An org's first admin becomes active through the bootstrap invite.
+  pb::LoginResponse admin = MakeOrg("acme.example");
+  std::vector<events::v1::Event> events = NewEvents();
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(events[0].has_user_updated());
+  EXPECT_EQ(events[0].user_updated().user().id(), admin.user().id());
+  EXPECT_EQ(events[0].user_updated().user().handle(), "admin");
+  EXPECT_EQ(events[0].user_updated().user().domain(), "acme.example");
+  EXPECT_EQ(events[0].user_updated().user().display_name(), "Person admin");
+  EXPECT_EQ(events[0].org_id(), admin.user().org_id());
+  EXPECT_EQ(events[0].create_time().seconds(), absl::ToUnixSeconds(now_));
+  EXPECT_THAT(events[0].producer(), StartsWith("identity/"));
+  EXPECT_GT(events[0].sequence(), 0u);
+
+  // Accepting an invite: active at once.
+  pb::User ana = Invitee(admin, "ana");
+  events = NewEvents();
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(events[0].has_user_updated());
+  EXPECT_EQ(events[0].user_updated().user().id(), ana.id());
+  EXPECT_EQ(events[0].user_updated().user().handle(), "ana");
+
+  // A profile change carries the whole profile; the same values again, nothing.
+  auto ana_login = Login("ana@acme.example");
+  ASSERT_TRUE(ana_login.ok()) << ana_login.status();
+  const auth::TokenClaims ana_claims = Claims(*ana_login);
+  pb::UpdateProfileRequest update;
+  for (const char* path : {"display_name", "title", "department", "location", "skills", "bio"}) {
+    update.mutable_update_mask()->add_paths(path);
+  }
+  update.mutable_user()->set_display_name("Ana Lima");
+  update.mutable_user()->set_title("SRE");
+  update.mutable_user()->set_department("Platform");
+  update.mutable_user()->set_location("Lisbon");
+  update.mutable_user()->add_skills("kubernetes");
+  update.mutable_user()->add_skills("helm");
+  update.mutable_user()->set_bio("On call this week");
+  ASSERT_TRUE(identity_->UpdateProfile(ana_claims, update).ok());
+  events = NewEvents();
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(events[0].has_user_updated());
+  const events::v1::UserUpdated& profile = events[0].user_updated();
+  EXPECT_EQ(profile.user().id(), ana.id());
+  EXPECT_EQ(profile.user().handle(), "ana");
+  EXPECT_EQ(profile.user().domain(), "acme.example");
+  EXPECT_EQ(profile.user().display_name(), "Ana Lima");
+  EXPECT_EQ(profile.title(), "SRE");
+  EXPECT_EQ(profile.department(), "Platform");
+  EXPECT_EQ(profile.location(), "Lisbon");
+  EXPECT_THAT(profile.skills(), ElementsAre("kubernetes", "helm"));
+  EXPECT_EQ(profile.bio(), "On call this week");
+  EXPECT_EQ(events[0].org_id(), ana.org_id());
+  ASSERT_TRUE(identity_->UpdateProfile(ana_claims, update).ok());
+  EXPECT_TRUE(NewEvents().empty()) << "nothing changed";
+
+  // Passwords and roles are nobody else's business.
+  pb::ChangePasswordRequest change;
+  change.set_current_password(kPassword);
+  change.set_new_password("a brand new passphrase");
+  ASSERT_TRUE(identity_->ChangePassword(ana_claims, change).ok());
+  EXPECT_TRUE(NewEvents().empty()) << "a password change";
+  ASSERT_TRUE(identity_->GrantRole(Claims(admin), ana.id(), pb::ROLE_ADMIN).ok());
+  ASSERT_TRUE(identity_->RevokeRole(Claims(admin), ana.id(), pb::ROLE_ADMIN).ok());
+  EXPECT_TRUE(NewEvents().empty()) << "role changes";
+
+  // Suspension and reactivation: one event each; repeating either adds none.
+  now_ += absl::Seconds(1);
+  ASSERT_TRUE(identity_->SetSuspended(Claims(admin), ana.id(), true).ok());
+  events = NewEvents();
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(events[0].has_user_suspended());
+  EXPECT_EQ(events[0].user_suspended().user_id(), ana.id());
+  EXPECT_EQ(events[0].org_id(), ana.org_id());
+  EXPECT_EQ(events[0].create_time().seconds(), absl::ToUnixSeconds(now_));
+  ASSERT_TRUE(identity_->SetSuspended(Claims(admin), ana.id(), true).ok());
+  EXPECT_TRUE(NewEvents().empty()) << "already suspended";
+  ASSERT_TRUE(identity_->SetSuspended(Claims(admin), ana.id(), false).ok());
+  events = NewEvents();
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(events[0].has_user_reactivated());
+  EXPECT_EQ(events[0].user_reactivated().user_id(), ana.id());
+  ASSERT_TRUE(identity_->SetSuspended(Claims(admin), ana.id(), false).ok());
+  EXPECT_TRUE(NewEvents().empty()) << "already active";
+
+  // The events are durable with the change: they survive a restart.
+  const std::string producer = identity_->outbox()->producer_id();
+  Reopen();
+  EXPECT_EQ(identity_->outbox()->producer_id(), producer);
+  read_through_ = 0;
+  EXPECT_EQ(NewEvents().size(), 5u) << "admin, ana, her profile, suspended, reactivated";
+}
+
+TEST_F(IdentityTest, ApprovalPublishesAPersonAndPendingOnesStayUnpublished) {
+  pb::LoginResponse admin = MakeOrg("open.example", "admin", pb::SIGNUP_POLICY_OPEN_WITH_APPROVAL);
+  NewEvents();
+  auto pending = Register("open.example", "newbie");
+  ASSERT_TRUE(pending.ok()) << pending.status();
+  auto declined = Register("open.example", "spam");
+  ASSERT_TRUE(declined.ok()) << declined.status();
+  EXPECT_TRUE(NewEvents().empty()) << "pending registrations are not part of the state";
+  ASSERT_TRUE(identity_->DeclineRegistration(Claims(admin), declined->id()).ok());
+  EXPECT_TRUE(NewEvents().empty());
+  ASSERT_TRUE(identity_->ApproveRegistration(Claims(admin), pending->id()).ok());
+  std::vector<events::v1::Event> events = NewEvents();
+  ASSERT_EQ(events.size(), 1u);
+  ASSERT_TRUE(events[0].has_user_updated());
+  EXPECT_EQ(events[0].user_updated().user().id(), pending->id());
+  EXPECT_EQ(events[0].user_updated().user().handle(), "newbie");
+  EXPECT_EQ(events[0].org_id(), admin.user().org_id());
 }
 
 TEST_F(IdentityTest, WrongCurrentPasswordsAreThrottled) {

@@ -14,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -33,9 +34,14 @@ inline constexpr size_t kMaxEventsPerBatch = 1000;
 using ApplyEventFn =
     std::function<absl::Status(const pb::Event& event, rocksdb::WriteBatch* batch)>;
 
-// INVALID_ARGUMENT for an empty producer, too many events, an event of another
-// producer, or sequences that do not increase. Returns the producer's last
-// applied sequence afterwards (what the dispatcher acknowledges).
+// The sequences of `batch`, or INVALID_ARGUMENT for an empty producer, too
+// many events, an event of another producer, or sequences that do not
+// increase (for consumers that keep their markers elsewhere than RocksDB).
+absl::StatusOr<std::vector<uint64_t>> ValidateBatch(const pb::EventBatch& batch);
+
+// Applies each event of a valid batch (ValidateBatch) exactly once. Returns
+// the producer's last applied sequence afterwards (what the dispatcher
+// acknowledges).
 absl::StatusOr<uint64_t> ApplyBatch(storage::AppliedSequences& applied, const pb::EventBatch& batch,
                                     const ApplyEventFn& apply);
 

@@ -7,9 +7,15 @@
 #include <memory>
 #include <string>
 
+#include "absl/flags/declare.h"
 #include "absl/status/statusor.h"
 #include "parley/auth/auth.h"
 #include "parley/server/server.h"
+
+// --search_addr: search's host:port, subscribed to the events of every producer
+// (identity and feed). Defined here, once, because the all-in-one binary links
+// both modules that read it; each module validates it where it uses it.
+ABSL_DECLARE_FLAG(std::string, search_addr);
 
 namespace parley::server {
 

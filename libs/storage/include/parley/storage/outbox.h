@@ -32,12 +32,15 @@ struct OutboxEntry {
 class Outbox {
  public:
   // Uses column family `cf_name` of `db` (which must have been opened with it)
-  // for entries, subscriber cursors and the producer id.
-  static absl::StatusOr<std::unique_ptr<Outbox>> Open(Db* db, std::string cf_name);
+  // for entries, subscriber cursors and the producer id. A new producer id is
+  // named after `producer_name` ("identity", "feed-0"), or `cf_name` if empty.
+  static absl::StatusOr<std::unique_ptr<Outbox>> Open(Db* db, std::string cf_name,
+                                                      std::string producer_name = "");
 
   // Identifies this outbox across restarts and wipes: "<name>/<random 64-bit hex>",
-  // created with the data directory. Consumers key their dedup state by it, so
-  // a producer whose data was recreated starts a fresh sequence space.
+  // created with the data directory (and kept from then on, whatever name a
+  // later Open passes). Consumers key their dedup state by it, so a producer
+  // whose data was recreated starts a fresh sequence space.
   const std::string& producer_id() const { return producer_id_; }
 
   // Adds `payloads` to `batch` under consecutive fresh sequence numbers and
@@ -47,6 +50,8 @@ class Outbox {
 
   // Every sequence ≤ this is either durable or will never exist: concurrent
   // commits may land out of order, and readers must not run past one in flight.
+  // Also the newest sequence a snapshot may claim (ListSnapshotEvents'
+  // snapshot_sequence): state read after this call reflects every event up to it.
   uint64_t CommittedThrough() const;
 
   // Entries with after < sequence ≤ CommittedThrough(), oldest first. If

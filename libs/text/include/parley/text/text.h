@@ -9,7 +9,7 @@
 
 #include "absl/strings/string_view.h"
 
-namespace parley::feed {
+namespace parley::text {
 
 // Characters (code points) of valid UTF-8; nullopt for invalid UTF-8
 // (overlong forms, surrogates, code points above U+10FFFF, truncation).
@@ -23,4 +23,4 @@ std::vector<std::string> ExtractMentions(absl::string_view text);
 // de-duplicated, in order of first appearance.
 std::vector<std::string> ExtractHashtags(absl::string_view text);
 
-}  // namespace parley::feed
+}  // namespace parley::text

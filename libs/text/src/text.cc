@@ -1,10 +1,10 @@
-#include "feed/src/text.h"
+#include "parley/text/text.h"
 
 #include <algorithm>
 
 #include "absl/strings/ascii.h"
 
-namespace parley::feed {
+namespace parley::text {
 namespace {
 
 bool IsWord(char c) { return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '_'; }
@@ -85,4 +85,4 @@ std::vector<std::string> ExtractHashtags(absl::string_view text) {
   return out;
 }
 
-}  // namespace parley::feed
+}  // namespace parley::text
