@@ -8,6 +8,7 @@
 #include "parley/log/log.h"
 #include "parley/server/flags.h"
 #include "parley/server/server.h"
+#include "search/src/module.h"
 
 int main(int argc, char** argv) {
   parley::server::BlockTerminationSignals();
@@ -17,21 +18,23 @@ int main(int argc, char** argv) {
   auto credential = parley::server::LoadServiceCredential(*config, "allinone");
   if (!credential.ok()) parley::config::ExitOnInvalidConfig("parley", credential.status());
 
-  auto identity = parley::identity::IdentityModule::Create(*config, **credential);
-  if (!identity.ok()) parley::config::ExitOnInvalidConfig("parley", identity.status());
-
   // Services reach each other through the server's in-process channel, which
   // exists once the server has started; until then their calls wait.
   auto self = std::make_shared<parley::server::ChannelSlot>();
+  auto identity = parley::identity::IdentityModule::Create(*config, **credential, self);
+  if (!identity.ok()) parley::config::ExitOnInvalidConfig("parley", identity.status());
   auto registry = std::make_shared<prometheus::Registry>();
   auto notify = parley::notify::NotifyModule::Create(*config, credential->get(), *registry, self);
   if (!notify.ok()) parley::config::ExitOnInvalidConfig("parley", notify.status());
-  auto feed = parley::feed::FeedModule::Create(*config, credential->get(), self, self);
+  auto search = parley::search::SearchModule::Create(*config, credential->get(), self, self);
+  if (!search.ok()) parley::config::ExitOnInvalidConfig("parley", search.status());
+  auto feed = parley::feed::FeedModule::Create(*config, credential->get(), self, self, self);
   if (!feed.ok()) parley::config::ExitOnInvalidConfig("parley", feed.status());
 
   std::vector<parley::server::HostedService> hosted = (*identity)->Hosted();
   for (auto& h : (*feed)->Hosted()) hosted.push_back(h);
   for (auto& h : (*notify)->Hosted()) hosted.push_back(h);
+  for (auto& h : (*search)->Hosted()) hosted.push_back(h);
   auto server = parley::server::Server::Start(config->server, hosted, registry);
   if (!server.ok()) parley::config::ExitOnInvalidConfig("parley", server.status());
   self->Set((*server)->InProcessChannel());
