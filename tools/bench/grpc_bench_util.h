@@ -1,5 +1,6 @@
-// Pieces of the gRPC benchmarks (timeline_read, notify_stream, presence): a
-// channel with its own connection, and a closed-loop throughput meter.
+// Pieces of the gRPC benchmarks (timeline_read, notify_stream, presence,
+// search): the serving configuration, a channel with its own connection, call
+// metadata, and a closed-loop throughput meter.
 #pragma once
 
 #include <atomic>
@@ -11,11 +12,28 @@
 #include <thread>
 #include <vector>
 
-#include "feed_bench_util.h"
+#include "absl/time/time.h"
+#include "bench_util.h"
+#include "grpc/grpc.h"
+#include "grpcpp/client_context.h"
 #include "grpcpp/create_channel.h"
 #include "grpcpp/security/credentials.h"
+#include "grpcpp/support/channel_arguments.h"
+#include "grpcpp/support/status.h"
+#include "parley/server/flags.h"
 
 namespace parley::bench {
+
+// The configuration the benchmarks serve with: a fresh data dir, loopback on a
+// free port, no /metrics endpoint.
+inline server::CommonConfig BenchConfig(const std::string& data_dir) {
+  server::CommonConfig config;
+  config.data_dir = data_dir;
+  config.server.grpc_addr = "127.0.0.1:0";
+  config.server.metrics_addr = "";
+  config.server.drain_timeout = absl::Seconds(2);
+  return config;
+}
 
 // A channel with its own connection (no subchannel sharing between channels).
 inline std::shared_ptr<grpc::Channel> OwnChannel(int port) {
@@ -23,6 +41,16 @@ inline std::shared_ptr<grpc::Channel> OwnChannel(int port) {
   args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
   return grpc::CreateCustomChannel("127.0.0.1:" + std::to_string(port),
                                    grpc::InsecureChannelCredentials(), args);
+}
+
+// A 30 s deadline and, unless empty, "authorization: Bearer <token>".
+inline void Prepare(grpc::ClientContext* ctx, const std::string& token) {
+  ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  if (!token.empty()) ctx->AddMetadata("authorization", "Bearer " + token);
+}
+
+inline void CheckRpc(const grpc::Status& s, const char* what) {
+  if (!s.ok()) Die(std::string(what) + ": " + s.error_message());
 }
 
 // Calls per second of `call(thread, n)` (n: the thread's call number) from

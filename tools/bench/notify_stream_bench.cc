@@ -7,7 +7,7 @@
 // RocksDB in a temp dir, StreamHub woken by Inbox::SetOnChange, the public and
 // internal gRPC services) behind a real server::Server on 127.0.0.1:0, over
 // the synthetic org of feed_bench_util.h (FakeDirectory); user tokens are
-// minted by notify_bench_util.h's BenchAuth and verified by the production
+// minted by bench_auth.h's BenchAuth and verified by the production
 // Authenticator, ApplyEvents carries the service credential's token.
 //
 // 1,000 people (--quick: 200) each hold one Subscribe stream, read by an async
@@ -366,7 +366,7 @@ int main(int argc, char** argv) {
   auto credential =
       bench::Must(server::LoadServiceCredential(config, "bench"), "service credential");
   bench::FakeDirectory directory;
-  bench::BenchAuth auth(credential.get());
+  bench::BenchAuth auth(credential.get(), bench::kOrgId, bench::kDomain);
   bench::NotifyStack stack(config, &directory, auth.authenticator());  // no Redis
 
   std::vector<uint64_t> recipients(total);

@@ -86,7 +86,7 @@ int main(int argc, char** argv) {
   auto credential =
       bench::Must(server::LoadServiceCredential(config, "bench"), "service credential");
   bench::FakeDirectory directory;
-  bench::BenchAuth auth(credential.get());
+  bench::BenchAuth auth(credential.get(), bench::kOrgId, bench::kDomain);
   // Presence on a RedisPool made as NotifyModule::Create makes it from --redis_addr.
   bench::NotifyStack stack(config, &directory, auth.authenticator(),
                            absl::StrCat("127.0.0.1:", redis.port()));
