@@ -39,6 +39,7 @@
 #include "parley/feed/v1/feed.grpc.pb.h"
 #include "parley/identity/v1/identity.grpc.pb.h"
 #include "parley/notify/v1/notify.grpc.pb.h"
+#include "parley/search/v1/search.grpc.pb.h"
 
 ABSL_FLAG(std::string, addr, "127.0.0.1:7400", "address of a Parley server (env PARLEY_ADDR)");
 ABSL_FLAG(bool, json, false, "print JSON instead of tables");
@@ -53,12 +54,15 @@ ABSL_FLAG(std::string, service_key_file, "./var/data/service.key",
           "service credential for instance-admin commands (org create, seed-demo)");
 ABSL_FLAG(std::string, display_name, "", "user update: display name");
 ABSL_FLAG(std::string, title, "", "user update: title");
-ABSL_FLAG(std::string, department, "", "user update: department");
-ABSL_FLAG(std::string, location, "", "user update: location");
+ABSL_FLAG(std::string, department, "",
+          "user update: department; search people: only people in this department");
+ABSL_FLAG(std::string, location, "",
+          "user update: location; search people: only people at this location");
 ABSL_FLAG(std::string, skills, "", "user update: comma-separated skills");
 ABSL_FLAG(std::string, bio, "", "user update: bio");
-ABSL_FLAG(int, page_size, 20, "lists, timelines, thread: page size (1..100)");
-ABSL_FLAG(std::string, page_token, "", "lists, timelines, thread: continue from this page token");
+ABSL_FLAG(int, page_size, 20, "lists, timelines, thread, search: page size (1..100)");
+ABSL_FLAG(std::string, page_token, "",
+          "lists, timelines, thread, search: continue from this page token");
 ABSL_FLAG(bool, question, false, "post: a question instead of a status (like ask)");
 ABSL_FLAG(uint64_t, group, 0,
           "post, ask: post in this group; insights: this group instead of the organisation");
@@ -77,6 +81,12 @@ ABSL_FLAG(bool, unread, false, "notifications: only those not yet read");
 ABSL_FLAG(bool, all, false, "read: mark every notification in your inbox read");
 ABSL_FLAG(uint64_t, after, 0,
           "watch: replay only notifications newer than this id (default: replay the inbox)");
+ABSL_FLAG(std::string, sort, "relevance",
+          "search posts: relevance (best matches first) or time (newest first)");
+ABSL_FLAG(std::string, since, "",
+          "search posts: only those created on or after this day, YYYY-MM-DD (UTC)");
+ABSL_FLAG(std::string, until, "",
+          "search posts: only those created on or before this day, YYYY-MM-DD (UTC)");
 
 namespace {
 
@@ -84,6 +94,7 @@ namespace idpb = ::parley::identity::v1;
 namespace feedpb = ::parley::feed::v1;
 namespace commonpb = ::parley::common::v1;
 namespace notifypb = ::parley::notify::v1;
+namespace searchpb = ::parley::search::v1;
 using google::protobuf::Message;
 
 constexpr char kUsage[] = R"(parleyctl: command-line client for Parley.
@@ -121,6 +132,16 @@ usage: parleyctl [--addr=HOST:PORT] [--json] COMMAND [ARGS]
   group mute GROUP_ID | group unmute GROUP_ID   its posts leave (return to) your home timeline
   insights [--group=GROUP_ID] [--days=N]   participation over the last N days (default 30;
                                        org admins, or the group's admins)
+  search posts "QUERY" [--sort=relevance|time] [--since=YYYY-MM-DD] [--until=YYYY-MM-DD]
+                                       posts and comments (--page_size, --page_token); QUERY:
+                                       words, "phrases", AND/OR/NOT, prefix*, from:handle,
+                                       in:group (in:"two words"), #tag
+  search people "QUERY" [--department=D] [--location=L]   who knows X (QUERY may be ""
+                                       with a filter)
+  search groups "QUERY"                groups by name and description
+  suggest PREFIX                       typeahead: people (@prefix), groups, hashtags (#prefix)
+  search rebuild                       re-index everything from identity and feed (instance
+                                       admin, service key)
   notifications [--unread]             your inbox, newest first (--page_size, --page_token)
   read ID | read --all                 mark one notification, or your whole inbox, read
   watch [--after=ID]                   print notifications as they arrive (Ctrl-C stops);
@@ -195,6 +216,8 @@ class Client {
     internal_ = idpb::IdentityInternalService::NewStub(channel_);
     feed_ = feedpb::FeedService::NewStub(channel_);
     notify_ = notifypb::NotificationService::NewStub(channel_);
+    search_ = searchpb::SearchService::NewStub(channel_);
+    search_internal_ = searchpb::SearchInternalService::NewStub(channel_);
   }
 
   std::unique_ptr<grpc::ClientContext> Ctx(const std::string& token = "") {
@@ -266,6 +289,8 @@ class Client {
   std::unique_ptr<idpb::IdentityInternalService::Stub> internal_;
   std::unique_ptr<feedpb::FeedService::Stub> feed_;
   std::unique_ptr<notifypb::NotificationService::Stub> notify_;
+  std::unique_ptr<searchpb::SearchService::Stub> search_;
+  std::unique_ptr<searchpb::SearchInternalService::Stub> search_internal_;
 
  private:
   std::string addr_;
@@ -1198,6 +1223,185 @@ int Insights(Client& client, const std::vector<std::string>& args) {
   return 0;
 }
 
+// --- Search ---
+
+// The midnight (UTC) that starts day `text` (YYYY-MM-DD), or ends it when `end_of_day`.
+google::protobuf::Timestamp ParseDay(const std::string& what, const std::string& text,
+                                     bool end_of_day) {
+  absl::Time t;
+  std::string err;
+  if (!absl::ParseTime("%Y-%m-%d", text, absl::UTCTimeZone(), &t, &err))
+    Usage(what + " is a day, YYYY-MM-DD (" + err + ")");
+  if (end_of_day) t += absl::Hours(24);
+  google::protobuf::Timestamp ts;
+  ts.set_seconds(absl::ToUnixSeconds(t));
+  return ts;
+}
+
+// "next: --page_token=..." when there is a next page, then the (estimated) number of matches.
+void PrintSearchFooter(const std::string& next_page_token, uint64_t total_size) {
+  if (!next_page_token.empty()) std::cout << "next: --page_token=" << next_page_token << "\n";
+  std::cout << "total: " << total_size << "\n";
+}
+
+int SearchPosts(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2)
+    Usage(
+        "search posts: one \"QUERY\" argument (quote it) [--sort=relevance|time] "
+        "[--since=YYYY-MM-DD] [--until=YYYY-MM-DD]");
+  searchpb::SearchPostsRequest req;
+  req.set_query(args[1]);
+  const std::string sort = absl::GetFlag(FLAGS_sort);
+  if (sort.empty() || sort == "relevance") {
+    req.set_sort_order(searchpb::SORT_ORDER_RELEVANCE);
+  } else if (sort == "time") {
+    req.set_sort_order(searchpb::SORT_ORDER_TIME);
+  } else {
+    Usage("search posts: --sort is relevance or time");
+  }
+  // [since's midnight, the midnight after until): both days included.
+  const std::string since = absl::GetFlag(FLAGS_since), until = absl::GetFlag(FLAGS_until);
+  if (!since.empty()) *req.mutable_start_time() = ParseDay("search posts: --since", since, false);
+  if (!until.empty()) *req.mutable_end_time() = ParseDay("search posts: --until", until, true);
+  if (req.has_start_time() && req.has_end_time() &&
+      req.start_time().seconds() >= req.end_time().seconds())
+    Usage("search posts: --since is after --until");
+  SetPage(&req);
+  searchpb::SearchPostsResponse resp;
+  grpc::Status s = client.search_->SearchPosts(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("search posts", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& h : resp.hits()) {
+    rows.push_back({h.comment_id() != 0 ? absl::StrCat(h.post_id(), "/c ", h.comment_id())
+                                        : absl::StrCat(h.post_id()),
+                    "@" + h.author().handle(),
+                    h.has_group() && h.group().id() != 0 ? OneLine(h.group().name(), 30) : "",
+                    FormatTime(h.create_time()), OneLine(h.snippet(), 80)});
+  }
+  PrintTable({"ID", "AUTHOR", "GROUP", "TIME", "SNIPPET"}, rows);
+  PrintSearchFooter(resp.next_page_token(), resp.total_size());
+  return 0;
+}
+
+int SearchPeople(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2)
+    Usage("search people: one \"QUERY\" argument (\"\" with --department or --location)");
+  searchpb::SearchPeopleRequest req;
+  req.set_query(args[1]);
+  req.set_department(absl::GetFlag(FLAGS_department));
+  req.set_location(absl::GetFlag(FLAGS_location));
+  if (req.query().empty() && req.department().empty() && req.location().empty())
+    Usage("search people: an empty QUERY needs --department or --location");
+  SetPage(&req);
+  searchpb::SearchPeopleResponse resp;
+  grpc::Status s = client.search_->SearchPeople(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("search people", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& h : resp.hits()) {
+    rows.push_back({"@" + h.user().handle(), h.user().display_name(), h.title(), h.department(),
+                    h.location(), absl::StrJoin(h.matched_skills(), ", ")});
+  }
+  PrintTable({"USER", "NAME", "TITLE", "DEPARTMENT", "LOCATION", "SKILLS"}, rows);
+  PrintSearchFooter(resp.next_page_token(), resp.total_size());
+  return 0;
+}
+
+int SearchGroups(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 2) Usage("search groups: one \"QUERY\" argument (quote it)");
+  searchpb::SearchGroupsRequest req;
+  req.set_query(args[1]);
+  SetPage(&req);
+  searchpb::SearchGroupsResponse resp;
+  grpc::Status s = client.search_->SearchGroups(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("search groups", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& h : resp.hits()) {
+    rows.push_back({absl::StrCat(h.group().id()), OneLine(h.group().name(), 40),
+                    PrivacyName(h.group().privacy()), OneLine(h.snippet(), 80)});
+  }
+  PrintTable({"ID", "NAME", "PRIVACY", "SNIPPET"}, rows);
+  PrintSearchFooter(resp.next_page_token(), resp.total_size());
+  return 0;
+}
+
+// Re-indexes every organisation (an instance operation, with the service credential). Blocks
+// until the new index is in place, so the deadline is long whatever --timeout_s says.
+int SearchRebuild(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage("search rebuild: no arguments");
+  constexpr auto kRebuildDeadline = std::chrono::seconds(600);
+  auto ctx = client.Ctx(client.ServiceToken());
+  ctx->set_deadline(std::chrono::system_clock::now() + kRebuildDeadline);
+  searchpb::RebuildResponse resp;
+  grpc::Status s = client.search_internal_->Rebuild(ctx.get(), {}, &resp);
+  if (!s.ok()) Fail("search rebuild", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  const absl::Duration took =
+      absl::Seconds(resp.duration().seconds()) + absl::Nanoseconds(resp.duration().nanos());
+  std::cout << "rebuilt the search index in "
+            << absl::FormatDuration(absl::Trunc(took, absl::Milliseconds(1))) << ": "
+            << resp.post_count() << " posts, " << resp.comment_count() << " comments, "
+            << resp.person_count() << " people, " << resp.group_count() << " groups\n";
+  return 0;
+}
+
+int Search(Client& client, const std::vector<std::string>& args) {
+  const std::string sub = args.empty() ? "" : args[0];
+  if (sub == "posts") return SearchPosts(client, args);
+  if (sub == "people") return SearchPeople(client, args);
+  if (sub == "groups") return SearchGroups(client, args);
+  if (sub == "rebuild") return SearchRebuild(client, args);
+  Usage("search: posts, people, groups or rebuild");
+}
+
+// Typeahead: people, groups and hashtags starting with PREFIX ('@': people only, '#': hashtags
+// only), best first.
+int Suggest(Client& client, const std::vector<std::string>& args) {
+  if (args.size() != 1) Usage("suggest: PREFIX (@prefix for people, #prefix for hashtags)");
+  searchpb::SuggestRequest req;
+  req.set_prefix(args[0]);
+  searchpb::SuggestResponse resp;
+  grpc::Status s = client.search_->Suggest(client.Ctx(client.UserToken()).get(), req, &resp);
+  if (!s.ok()) Fail("suggest", s);
+  if (absl::GetFlag(FLAGS_json)) {
+    PrintJson(resp);
+    return 0;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& sg : resp.suggestions()) {
+    switch (sg.suggestion_case()) {
+      case searchpb::Suggestion::kPerson:
+        rows.push_back({"person", "@" + sg.person().handle()});
+        break;
+      case searchpb::Suggestion::kGroup:
+        rows.push_back(
+            {"group", absl::StrCat(OneLine(sg.group().name(), 40), " (", sg.group().id(), ")")});
+        break;
+      case searchpb::Suggestion::kHashtag:
+        rows.push_back({"hashtag", "#" + sg.hashtag()});
+        break;
+      default:
+        break;
+    }
+  }
+  PrintTable({"KIND", "VALUE"}, rows);
+  return 0;
+}
+
 // --- Notifications and presence ---
 
 std::string KindName(notifypb::NotificationKind k) {
@@ -1533,6 +1737,8 @@ int main(int argc, char** argv) {
   if (cmd == "watch") return Watch(client, rest);
   if (cmd == "presence") return ShowPresence(client, rest);
   if (cmd == "status") return SetStatus(client, rest);
+  if (cmd == "search") return Search(client, rest);
+  if (cmd == "suggest") return Suggest(client, rest);
   if (cmd == "seed-demo") return SeedDemo(client);
   Usage("unknown command or wrong arguments: " + absl::StrJoin(args, " "));
 }
