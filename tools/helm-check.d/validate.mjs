@@ -2,7 +2,8 @@
 // Three layers: kubernetes-models validate() (types, enums, required fields), a strict
 // unknown-field walk over kubernetes-models' type declarations (validate() ignores misspelled
 // fields), and Parley's own rules: resources/probes/securityContext, selectors, StatefulSet
-// serviceName, the PARLEY_* flag set per binary, --shard_addrs, node ids, ports, Ingress paths.
+// serviceName, the PARLEY_* flag set per binary, --shard_addrs, peer addresses (a sharded peer
+// listed shard by shard), node ids, ports, Ingress paths.
 //
 // usage: node validate.mjs --mode NAME --namespace NS [--expect key=value ...] rendered.yaml
 //   expect keys: shards.<component>=N   count.<Kind>=N
@@ -32,14 +33,15 @@ if (!file) { console.error("validate.mjs: no rendered manifest given"); process.
 
 // ---- the flags each binary defines (the chart may pass nothing else) ----
 // Common flags: libs/server/src/flags.cc (plus identity_addr, which every service but identity takes).
+// libs/server also defines search_addr, but only identity and feed publish events to search.
 const COMMON = ["grpc_addr", "metrics_addr", "data_dir", "node_id", "log_level", "drain_timeout_s",
   "max_message_bytes", "service_key_file", "sync_writes", "identity_addr"];
 const SHARDED = ["shard_index", "shard_count", "shard_addrs"];
 const FLAGS = {
-  "parley-identity": [...COMMON],
+  "parley-identity": [...COMMON, "search_addr"],
   "parley-feed": [...COMMON, ...SHARDED, "fanout_push_threshold", "home_timeline_head",
     "search_addr", "notify_addr", "federation_addr", "post_rate_per_minute", "user_cache_ttl_s"],
-  "parley-search": [...COMMON, "feed_addr"],
+  "parley-search": [...COMMON, "feed_addr", "search_commit_delay_ms", "user_cache_ttl_s"],
   "parley-notify": [...COMMON, ...SHARDED, "redis_addr", "user_cache_ttl_s"],
   "parley-federation": [...COMMON, "instance_domain", "instance_key_file"],
 };
@@ -58,12 +60,16 @@ const REQUIRED = {
 };
 // Addresses of other services: required when that service's StatefulSet is rendered; when it is
 // disabled the chart omits the flag (unless set explicitly), and must never name its Service.
+// In-release values must name the peer whole: a sharded peer (one with --shard_count) as every
+// shard's pod address in ordinal order, comma-separated (each notify shard applies every event;
+// search reads every feed shard's snapshot); any other peer as its one ClusterIP Service.
 const PEER_FLAGS = {
+  "parley-identity": { search_addr: "search" },
   "parley-feed": { search_addr: "search", notify_addr: "notify", federation_addr: "federation" },
   "parley-search": { feed_addr: "feed" },
 };
 const INTEGER_FLAGS = ["drain_timeout_s", "max_message_bytes", "shard_count", "fanout_push_threshold",
-  "home_timeline_head"];
+  "home_timeline_head", "search_commit_delay_ms"];
 const PUBLIC_GRPC_SERVICES = ["parley.identity.v1.IdentityService", "parley.feed.v1.FeedService",
   "parley.search.v1.SearchService", "parley.notify.v1.NotificationService",
   "parley.federation.v1.FederationService", "parley.federation.v1.FederationPeerService"];
@@ -297,6 +303,28 @@ for (const sts of byKind("StatefulSet")) {
     for (const [name, peer] of Object.entries(PEER_FLAGS[binary] ?? {}))
       if (renderedComponents.has(peer)) check(flags.has(name), `${where}: --${name} is not set, and ${peer} is rendered`);
     const val = (n) => flags.get(n)?.value;
+    // Peer addresses inside this release name the whole peer (see PEER_FLAGS).
+    for (const [name, peer] of Object.entries(PEER_FLAGS[binary] ?? {})) {
+      if (!flags.has(name)) continue;
+      const list = String(val(name)).split(",");
+      if (!list.every((a) => dnsSuffixRe.test(a.replace(/:[0-9]+$/, "")))) continue;  // external: not ours to check
+      const peerSts = byKind("StatefulSet").find((o) => podLabelsOf(o)["app.kubernetes.io/component"] === peer);
+      if (!check(peerSts, `${where}: --${name} points into this release, but ${peer} is not rendered`)) continue;
+      const peerC = peerSts.spec.template.spec.containers[0];
+      const peerPort = (peerC.ports ?? []).find((p) => p.name === "grpc")?.containerPort;
+      const peerFlags = Object.assign({}, ...(peerC.envFrom ?? []).map((ef) => find("ConfigMap", ef.configMapRef?.name)?.data ?? {}));
+      const suffix = `\\.${namespace.replace(/\./g, "\\.")}\\.svc(\\.[a-z0-9.-]+)?:${peerPort}$`;
+      if ("PARLEY_SHARD_COUNT" in peerFlags) {
+        const pods = peerSts.spec.replicas ?? 1;
+        if (check(list.length === pods, `${where}: --${name} lists ${list.length} address(es); ${peer} has ${pods} shard(s), and every shard must be listed`))
+          list.forEach((a, i) => check(new RegExp(`^${peerSts.metadata.name}-${i}\\.${peerSts.spec.serviceName}${suffix}`).test(a),
+            `${where}: --${name}[${i}] "${a}" is not shard ${i} of ${peer} (${peerSts.metadata.name}-${i}.${peerSts.spec.serviceName}.${namespace}.svc[.<domain>]:${peerPort})`));
+      } else {
+        const cluster = byKind("Service").find((o) => o.spec.clusterIP !== "None" && matches(o.spec.selector, podLabelsOf(peerSts)));
+        check(list.length === 1 && cluster && new RegExp(`^${cluster.metadata.name}${suffix}`).test(list[0]),
+          `${where}: --${name} "${val(name)}" is not ${peer}'s one ClusterIP Service (${cluster?.metadata.name}.${namespace}.svc[.<domain>]:${peerPort})`);
+      }
+    }
 
     check(["debug", "info", "warn", "error"].includes(val("log_level")), `${where}: --log_level "${val("log_level")}" invalid`);
     for (const n of INTEGER_FLAGS) if (flags.has(n)) check(/^[0-9]+$/.test(val(n)), `${where}: --${n} "${val(n)}" is not an integer`);
@@ -304,6 +332,8 @@ for (const sts of byKind("StatefulSet")) {
     // Ranges the binaries enforce at start-up (libs/server/src/flags.cc).
     check(Number(val("drain_timeout_s")) >= 1 && Number(val("drain_timeout_s")) <= 600, `${where}: --drain_timeout_s outside 1..600`);
     check(Number(val("max_message_bytes")) >= 65536 && Number(val("max_message_bytes")) <= 67108864, `${where}: --max_message_bytes outside 64 KiB..64 MiB`);
+    // services/search/src/module.cc.
+    if (flags.has("search_commit_delay_ms")) check(Number(val("search_commit_delay_ms")) <= 1000, `${where}: --search_commit_delay_ms outside 0..1000`);
     // Ports: addresses, container ports, probes, scrape annotation.
     const port = (n) => (c.ports ?? []).find((p) => p.name === n)?.containerPort;
     check(String(val("grpc_addr")).endsWith(`:${port("grpc")}`), `${where}: --grpc_addr ${val("grpc_addr")} does not match containerPort grpc ${port("grpc")}`);

@@ -210,22 +210,24 @@ PARLEY_SHARD_ADDRS: {{ include "parley.shardAddrs" . | quote }}
 PARLEY_FANOUT_PUSH_THRESHOLD: {{ $root.Values.feed.fanoutPushThreshold | int64 | quote }}
 PARLEY_HOME_TIMELINE_HEAD: {{ $root.Values.feed.homeTimelineHead | int64 | quote }}
 {{- end }}
-{{- /* Addresses of other services: an explicit value, else this release's Service when that
-      service is enabled, else the flag is omitted (no address of a Service that is not rendered). */}}
-{{- if eq $c "feed" }}
-{{- range $peer := list "search" "notify" "federation" }}
-{{- $explicit := index $root.Values.feed (printf "%sAddr" $peer) }}
-{{- if or $explicit (include "parley.serviceEnabled" (dict "root" $root "component" $peer)) }}
-{{- /* Every notification shard applies every event (keeping its own people's): feed names
-      each shard, not the load-balanced Service. */}}
+{{- if has $c (list "search" "allinone") }}
+PARLEY_SEARCH_COMMIT_DELAY_MS: {{ $root.Values.search.commitDelayMs | int64 | quote }}
+{{- end }}
+{{- /* Addresses of other services (event subscribers, snapshot sources): an explicit
+      <service>.<peer>Addr, else this release's peer when that service is enabled, else the flag is
+      omitted (no address of a Service that is not rendered). A sharded peer (feed, notify) is named
+      by every shard's pod address through its headless Service, comma-separated, not by the
+      load-balanced Service: every notification shard applies every event (keeping its own
+      people's), and search reads every feed shard's snapshot. */}}
+{{- $peers := dict "identity" (list "search") "feed" (list "search" "notify" "federation") "search" (list "feed") }}
+{{- range $peer := index $peers $c | default (list) }}
+{{- $explicit := index $v (printf "%sAddr" $peer) }}
+{{- $peerCtx := dict "root" $root "component" $peer }}
+{{- if or $explicit (include "parley.serviceEnabled" $peerCtx) }}
 {{- $default := index $addr $peer }}
-{{- if eq $peer "notify" }}{{ $default = include "parley.shardAddrs" (dict "root" $root "component" "notify") }}{{ end }}
+{{- if include "parley.isSharded" $peer }}{{ $default = include "parley.shardAddrs" $peerCtx }}{{ end }}
 PARLEY_{{ upper $peer }}_ADDR: {{ default $default $explicit | quote }}
 {{- end }}
-{{- end }}
-{{- end }}
-{{- if and (eq $c "search") (or $root.Values.search.feedAddr (include "parley.serviceEnabled" (dict "root" $root "component" "feed"))) }}
-PARLEY_FEED_ADDR: {{ default $addr.feed $root.Values.search.feedAddr | quote }}
 {{- end }}
 {{- if has $c (list "notify" "allinone") }}
 PARLEY_REDIS_ADDR: {{ include "parley.redisAddr" $root | quote }}
