@@ -46,6 +46,14 @@ namespace {
 // (Z) as Xapian's TermGenerator does. The document data is the event that
 // created it; value slot 0 is the creation time (seconds, sortable).
 constexpr Xapian::valueno kSlotTime = 0;
+
+// A Xapian::Stem is a handle to one stateful stemmer, not safe to share
+// between threads: each thread has its own, and each indexer.
+constexpr char kLanguage[] = "english";
+const Xapian::Stem& Stemmer() {
+  thread_local const Xapian::Stem stem(kLanguage);
+  return stem;
+}
 constexpr char kPost = 'p', kComment = 'c', kPerson = 'u', kGroup = 'g';
 
 std::string IdTerm(char kind, uint64_t id) { return absl::StrCat("Q", std::string(1, kind), id); }
@@ -144,8 +152,8 @@ std::optional<Xapian::Document> FindDoc(const Xapian::Database& db, const std::s
 
 class Indexer {
  public:
-  explicit Indexer(const Xapian::Stem& stem) {
-    gen_.set_stemmer(stem);
+  Indexer() {
+    gen_.set_stemmer(Xapian::Stem(kLanguage));
     gen_.set_stemming_strategy(Xapian::TermGenerator::STEM_SOME);
   }
 
@@ -479,10 +487,9 @@ absl::Status FromXapian(const Xapian::Error& e, absl::string_view what) {
 // ---- State -----------------------------------------------------------------
 
 struct Index::State {
-  explicit State(IndexOptions o) : options(std::move(o)), stem("english") {}
+  explicit State(IndexOptions o) : options(std::move(o)) {}
 
   IndexOptions options;
-  const Xapian::Stem stem;
   int db_flags() const {
     return Xapian::DB_CREATE_OR_OPEN | Xapian::DB_BACKEND_GLASS |
            (options.sync ? 0 : Xapian::DB_NO_SYNC);
@@ -673,7 +680,7 @@ absl::StatusOr<std::unique_ptr<Index>> Index::Open(IndexOptions options) {
     return FromXapian(e, "open");
   }
   s.generation = generation;
-  s.indexer = std::make_unique<Indexer>(s.stem);
+  s.indexer = std::make_unique<Indexer>();
   s.committer = std::thread([&s] { s.CommitLoop(); });
   return index;
 }
@@ -762,7 +769,7 @@ epb::Event DataOf(const Xapian::Document& doc) {
 }
 
 void SetWeighting(Xapian::Enquire& enquire, const IndexOptions& o) {
-  enquire.set_weighting_scheme(Xapian::BM25Weight(o.bm25_k1, 0, 1, o.bm25_b, 0.5));
+  enquire.set_weighting_scheme(Xapian::BM25Weight(o.bm25_k1, 0, 1, o.bm25_b, o.bm25_min_normlen));
 }
 
 // Group terms of the groups named `names` (whole names, lowercased) that
@@ -846,7 +853,7 @@ absl::StatusOr<pb::SearchPostsResponse> Index::SearchPosts(const Viewer& viewer,
   return s.Read<pb::SearchPostsResponse>(
       [&](const Xapian::Database& db) -> absl::StatusOr<pb::SearchPostsResponse> {
         pb::SearchPostsResponse resp;
-        auto query = PostsQuery(db, this, s.options, s.stem, viewer, *parsed, &req, !by_time);
+        auto query = PostsQuery(db, this, s.options, Stemmer(), viewer, *parsed, &req, !by_time);
         if (!query.has_value()) return resp;
         Xapian::Enquire enquire(db);
         enquire.set_query(*query);
@@ -863,7 +870,7 @@ absl::StatusOr<pb::SearchPostsResponse> Index::SearchPosts(const Viewer& viewer,
             *hit->mutable_author() = p.author();
             hit->set_kind(p.kind());
             if (p.group().id() != 0) *hit->mutable_group() = p.group();
-            hit->set_snippet(Snippet(mset, p.body(), s.stem));
+            hit->set_snippet(Snippet(mset, p.body(), Stemmer()));
             *hit->mutable_create_time() = p.create_time();
           } else {
             const epb::CommentCreated& c = e.comment_created();
@@ -875,7 +882,7 @@ absl::StatusOr<pb::SearchPostsResponse> Index::SearchPosts(const Viewer& viewer,
               hit->set_kind(p.kind());
               if (p.group().id() != 0) *hit->mutable_group() = p.group();
             }
-            hit->set_snippet(Snippet(mset, c.body(), s.stem));
+            hit->set_snippet(Snippet(mset, c.body(), Stemmer()));
             *hit->mutable_create_time() = c.create_time();
           }
         }
@@ -903,121 +910,120 @@ absl::StatusOr<pb::SearchPeopleResponse> Index::SearchPeople(const Viewer& viewe
   }
   const auto [offset, size] = *page;
   State& s = *state_;
-  return s.Read<pb::SearchPeopleResponse>(
-      [&](const Xapian::Database& db) -> absl::StatusOr<pb::SearchPeopleResponse> {
-        std::vector<Xapian::Query> filters = {Xapian::Query(OrgTerm(viewer.org_id)),
-                                              Xapian::Query(KindTerm(kPerson))};
-        if (!req.department().empty()) {
-          filters.push_back(Xapian::Query(absl::StrCat("XD", Lower(req.department()))));
+  return s.Read<pb::SearchPeopleResponse>([&](const Xapian::Database& db)
+                                              -> absl::StatusOr<pb::SearchPeopleResponse> {
+    std::vector<Xapian::Query> filters = {Xapian::Query(OrgTerm(viewer.org_id)),
+                                          Xapian::Query(KindTerm(kPerson))};
+    if (!req.department().empty()) {
+      filters.push_back(Xapian::Query(absl::StrCat("XD", Lower(req.department()))));
+    }
+    if (!req.location().empty()) {
+      filters.push_back(Xapian::Query(absl::StrCat("XL", Lower(req.location()))));
+    }
+    const Xapian::Query person_filter = AllOf(filters);
+    const Xapian::Query text = ParseText(db, Stemmer(), parsed->text);
+    // Declared expertise: skills, title, department, name.
+    std::map<uint64_t, double> declared;
+    std::map<uint64_t, Xapian::Document> docs;
+    double max_declared = 0;
+    {
+      Xapian::Enquire enquire(db);
+      enquire.set_query(Visible(db, viewer, text, person_filter));
+      SetWeighting(enquire, s.options);
+      Xapian::MSet mset = enquire.get_mset(0, kMaxResultWindow);
+      for (auto it = mset.begin(); it != mset.end(); ++it) {
+        const uint64_t id = DataOf(it.get_document()).user_updated().user().id();
+        declared[id] = it.get_weight();
+        docs[id] = it.get_document();
+        max_declared = std::max(max_declared, it.get_weight());
+      }
+    }
+    // What they wrote on the topic, among the posts the viewer may read.
+    std::map<uint64_t, double> written;
+    double max_written = 0;
+    if (!parsed->text.empty()) {
+      ParsedQuery topic;
+      topic.text = parsed->text;
+      auto posts = PostsQuery(db, this, s.options, Stemmer(), viewer, topic, nullptr, false);
+      Xapian::Enquire enquire(db);
+      enquire.set_query(*posts);
+      SetWeighting(enquire, s.options);
+      Xapian::MSet mset = enquire.get_mset(0, kMaxTopicPosts);
+      for (auto it = mset.begin(); it != mset.end(); ++it) {
+        const epb::Event e = DataOf(it.get_document());
+        const uint64_t author = e.has_post_created() ? e.post_created().author().id()
+                                                     : e.comment_created().author().id();
+        written[author] += it.get_weight();
+      }
+      // Writers the declared query missed must pass the same person filter.
+      std::vector<std::string> missing;
+      for (const auto& [author, w] : written) {
+        if (!declared.contains(author)) missing.push_back(IdTerm(kPerson, author));
+      }
+      std::set<uint64_t> eligible;
+      for (const auto& [author, w] : written) {
+        if (declared.contains(author)) eligible.insert(author);
+      }
+      if (!missing.empty()) {
+        Xapian::Enquire people(db);
+        people.set_query(
+            Visible(db, viewer, Xapian::Query::MatchAll,
+                    Xapian::Query(Xapian::Query::OP_AND, person_filter, AnyOf(missing))));
+        Xapian::MSet found = people.get_mset(0, missing.size());
+        for (auto it = found.begin(); it != found.end(); ++it) {
+          const uint64_t id = DataOf(it.get_document()).user_updated().user().id();
+          eligible.insert(id);
+          docs[id] = it.get_document();
         }
-        if (!req.location().empty()) {
-          filters.push_back(Xapian::Query(absl::StrCat("XL", Lower(req.location()))));
+      }
+      for (auto it = written.begin(); it != written.end();) {
+        if (!eligible.contains(it->first)) {
+          it = written.erase(it);
+        } else {
+          max_written = std::max(max_written, it->second);
+          ++it;
         }
-        const Xapian::Query person_filter = AllOf(filters);
-        const Xapian::Query text = ParseText(db, s.stem, parsed->text);
-        // Declared expertise: skills, title, department, name.
-        std::map<uint64_t, double> declared;
-        std::map<uint64_t, Xapian::Document> docs;
-        double max_declared = 0;
-        {
-          Xapian::Enquire enquire(db);
-          enquire.set_query(Visible(db, viewer, text, person_filter));
-          SetWeighting(enquire, s.options);
-          Xapian::MSet mset = enquire.get_mset(0, kMaxResultWindow);
-          for (auto it = mset.begin(); it != mset.end(); ++it) {
-            const uint64_t id = DataOf(it.get_document()).user_updated().user().id();
-            declared[id] = it.get_weight();
-            docs[id] = it.get_document();
-            max_declared = std::max(max_declared, it.get_weight());
-          }
-        }
-        // What they wrote on the topic, among the posts the viewer may read.
-        std::map<uint64_t, double> written;
-        double max_written = 0;
-        if (!parsed->text.empty()) {
-          ParsedQuery topic;
-          topic.text = parsed->text;
-          auto posts = PostsQuery(db, this, s.options, s.stem, viewer, topic, nullptr, false);
-          Xapian::Enquire enquire(db);
-          enquire.set_query(*posts);
-          SetWeighting(enquire, s.options);
-          Xapian::MSet mset = enquire.get_mset(0, kMaxTopicPosts);
-          for (auto it = mset.begin(); it != mset.end(); ++it) {
-            const epb::Event e = DataOf(it.get_document());
-            const uint64_t author = e.has_post_created() ? e.post_created().author().id()
-                                                         : e.comment_created().author().id();
-            written[author] += it.get_weight();
-          }
-          // Writers the declared query missed must pass the same person filter.
-          std::vector<std::string> missing;
-          for (const auto& [author, w] : written) {
-            if (!declared.contains(author)) missing.push_back(IdTerm(kPerson, author));
-          }
-          std::set<uint64_t> eligible;
-          for (const auto& [author, w] : written) {
-            if (declared.contains(author)) eligible.insert(author);
-          }
-          if (!missing.empty()) {
-            Xapian::Enquire people(db);
-            people.set_query(
-                Visible(db, viewer, Xapian::Query::MatchAll,
-                        Xapian::Query(Xapian::Query::OP_AND, person_filter, AnyOf(missing))));
-            Xapian::MSet found = people.get_mset(0, missing.size());
-            for (auto it = found.begin(); it != found.end(); ++it) {
-              const uint64_t id = DataOf(it.get_document()).user_updated().user().id();
-              eligible.insert(id);
-              docs[id] = it.get_document();
-            }
-          }
-          for (auto it = written.begin(); it != written.end();) {
-            if (!eligible.contains(it->first)) {
-              it = written.erase(it);
-            } else {
-              max_written = std::max(max_written, it->second);
-              ++it;
-            }
-          }
-        }
-        // Declared expertise counts fully, writing on the topic half as much.
-        std::vector<std::pair<double, uint64_t>> ranked;
-        for (const auto& [id, doc] : docs) {
-          double score = 0;
-          if (auto d = declared.find(id); d != declared.end() && max_declared > 0) {
-            score += d->second / max_declared;
-          }
-          if (auto w = written.find(id); w != written.end() && max_written > 0) {
-            score += 0.5 * w->second / max_written;
-          }
-          ranked.emplace_back(score, id);
-        }
-        std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-          return a.first != b.first ? a.first > b.first : a.second < b.second;
+      }
+    }
+    // Declared expertise counts fully, writing on the topic half as much.
+    std::vector<std::pair<double, uint64_t>> ranked;
+    for (const auto& [id, doc] : docs) {
+      double score = 0;
+      if (auto d = declared.find(id); d != declared.end() && max_declared > 0) {
+        score += d->second / max_declared;
+      }
+      if (auto w = written.find(id); w != written.end() && max_written > 0) {
+        score += 0.5 * w->second / max_written;
+      }
+      ranked.emplace_back(score, id);
+    }
+    std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+      return a.first != b.first ? a.first > b.first : a.second < b.second;
+    });
+    pb::SearchPeopleResponse resp;
+    resp.set_total_size(ranked.size());
+    for (size_t i = offset; i < ranked.size() && resp.hits_size() < size; ++i) {
+      const epb::UserUpdated u = DataOf(docs[ranked[i].second]).user_updated();
+      pb::PersonHit* hit = resp.add_hits();
+      *hit->mutable_user() = u.user();
+      hit->set_title(u.title());
+      hit->set_department(u.department());
+      hit->set_location(u.location());
+      hit->set_score(ranked[i].first);
+      for (const std::string& skill : u.skills()) {
+        std::vector<std::string> skill_words =
+            absl::StrSplit(Lower(skill), absl::ByAnyChar(" -/"), absl::SkipEmpty());
+        const bool match = std::any_of(parsed->words.begin(), parsed->words.end(), [&](auto& w) {
+          return std::any_of(skill_words.begin(), skill_words.end(), [&](const std::string& sw) {
+            return sw == w || Stemmer()(sw) == Stemmer()(w);
+          });
         });
-        pb::SearchPeopleResponse resp;
-        resp.set_total_size(ranked.size());
-        for (size_t i = offset; i < ranked.size() && resp.hits_size() < size; ++i) {
-          const epb::UserUpdated u = DataOf(docs[ranked[i].second]).user_updated();
-          pb::PersonHit* hit = resp.add_hits();
-          *hit->mutable_user() = u.user();
-          hit->set_title(u.title());
-          hit->set_department(u.department());
-          hit->set_location(u.location());
-          hit->set_score(ranked[i].first);
-          for (const std::string& skill : u.skills()) {
-            std::vector<std::string> skill_words =
-                absl::StrSplit(Lower(skill), absl::ByAnyChar(" -/"), absl::SkipEmpty());
-            const bool match =
-                std::any_of(parsed->words.begin(), parsed->words.end(), [&](auto& w) {
-                  return std::any_of(
-                      skill_words.begin(), skill_words.end(),
-                      [&](const std::string& sw) { return sw == w || s.stem(sw) == s.stem(w); });
-                });
-            if (match) hit->add_matched_skills(skill);
-          }
-        }
-        if (offset + size < ranked.size()) resp.set_next_page_token(TokenFor(offset + size));
-        return resp;
-      });
+        if (match) hit->add_matched_skills(skill);
+      }
+    }
+    if (offset + size < ranked.size()) resp.set_next_page_token(TokenFor(offset + size));
+    return resp;
+  });
 }
 
 absl::StatusOr<pb::SearchGroupsResponse> Index::SearchGroups(const Viewer& viewer,
@@ -1033,7 +1039,7 @@ absl::StatusOr<pb::SearchGroupsResponse> Index::SearchGroups(const Viewer& viewe
       [&](const Xapian::Database& db) -> absl::StatusOr<pb::SearchGroupsResponse> {
         Xapian::Enquire enquire(db);
         enquire.set_query(Visible(
-            db, viewer, ParseText(db, s.stem, parsed->text),
+            db, viewer, ParseText(db, Stemmer(), parsed->text),
             AllOf({Xapian::Query(OrgTerm(viewer.org_id)), Xapian::Query(KindTerm(kGroup))})));
         SetWeighting(enquire, s.options);
         Xapian::MSet mset = enquire.get_mset(offset, size + 1, kExactCountUpTo);
@@ -1042,7 +1048,7 @@ absl::StatusOr<pb::SearchGroupsResponse> Index::SearchGroups(const Viewer& viewe
           const epb::GroupCreated g = DataOf(it.get_document()).group_created();
           pb::GroupHit* hit = resp.add_hits();
           *hit->mutable_group() = g.group();
-          hit->set_snippet(Snippet(mset, g.description(), s.stem));
+          hit->set_snippet(Snippet(mset, g.description(), Stemmer()));
           hit->set_score(it.get_weight());
         }
         if (mset.size() > static_cast<Xapian::doccount>(size)) {
@@ -1180,7 +1186,7 @@ absl::StatusOr<RebuildCounts> Index::Rebuild(const std::vector<SnapshotSource>& 
   try {
     auto fresh = std::make_unique<Xapian::WritableDatabase>(
         dir, Xapian::DB_CREATE_OR_OVERWRITE | Xapian::DB_BACKEND_GLASS | Xapian::DB_NO_SYNC);
-    Indexer indexer(s.stem);
+    Indexer indexer;
     {
       std::lock_guard<std::mutex> lock(s.wmu);
       s.rebuilding = true;

@@ -75,6 +75,10 @@ struct IndexOptions {
   // BM25 parameters (the same as SQLite FTS5's).
   double bm25_k1 = 1.2;
   double bm25_b = 0.75;
+  // Documents shorter than this fraction of the average length count as that
+  // long (Xapian's default), so a three-word post does not outrank every
+  // thorough one; FTS5 has no such floor (0).
+  double bm25_min_normlen = 0.5;
   // Relevance order adds up to `recency_weight` to a post's BM25 score,
   // halving every `recency_half_life` of age; 0 turns the boost off.
   double recency_weight = 1.0;

@@ -2,7 +2,9 @@
 // feed and identity produce: relevance on a small fixed corpus, what each
 // viewer may see (including counts and paging), deletes and edits, repeated
 // delivery, rebuild, and bad queries.
+#include <atomic>
 #include <set>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
@@ -539,6 +541,36 @@ TEST_F(SearchIndexTest, RebuildMatchesIncrementalIndex) {
   // The rebuilt index is the one reopened.
   Open();
   EXPECT_EQ(Posts(2, "incident review", 100).size(), before2.size() + 2);
+}
+
+// Queries on several threads while events are applied and committed (Xapian
+// objects are not thread-safe: readers and stemmers are per thread).
+TEST_F(SearchIndexTest, ConcurrentQueriesWhileApplying) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> failures{0}, queries{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 4; ++t) {
+    readers.emplace_back([&, t] {
+      while (!stop) {
+        pb::SearchPostsRequest req;
+        req.set_query(t % 2 == 0 ? "running builds" : "build*");
+        auto resp = index_->SearchPosts(Viewer{1, kOrg}, req);
+        if (!resp.ok()) ++failures;
+        for (const auto& h : resp->hits()) {
+          if (h.snippet().empty()) ++failures;
+        }
+        ++queries;
+      }
+    });
+  }
+  for (uint64_t i = 0; i < 30; ++i) {
+    Apply({Post(1000 + i, 10, absl::StrCat("running builds and building runners ", i))});
+  }
+  stop = true;
+  for (auto& r : readers) r.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_GT(queries.load(), 0);
+  EXPECT_EQ(Posts(1, "builds").size(), 30u);
 }
 
 }  // namespace
