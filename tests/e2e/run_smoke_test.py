@@ -154,6 +154,25 @@ def main():
                               capture_output=True, text=True, timeout=30)
         check(seen.returncode == 0 and "PRESENCE_STATE_AWAY" in seen.stdout and "e2e at lunch" in seen.stdout,
               "parleyctl presence shows the status just set: " + seen.stdout.strip() + seen.stderr.strip())
+        # Search: the post just made is found (events reach search within a second),
+        # the demo's experts come back for "who knows kubernetes", typeahead answers.
+        found = None
+        for _ in range(50):
+            found = subprocess.run(ctl + ["--json", "search", "posts", "hello #smoke"], env=env,
+                                   capture_output=True, text=True, timeout=30)
+            if found.returncode == 0 and "e2e hello" in found.stdout:
+                break
+            time.sleep(0.1)
+        check(found.returncode == 0 and "e2e hello" in found.stdout,
+              "parleyctl search posts finds the new post: " + found.stdout[:200] + found.stderr.strip())
+        people = subprocess.run(ctl + ["--json", "search", "people", "kubernetes"], env=env,
+                                capture_output=True, text=True, timeout=30)
+        check(people.returncode == 0 and '"hits"' in people.stdout,
+              "parleyctl search people kubernetes finds someone: " + people.stderr.strip())
+        suggest = subprocess.run(ctl + ["--json", "suggest", "kub"], env=env,
+                                 capture_output=True, text=True, timeout=30)
+        check(suggest.returncode == 0 and "Kubernetes Guild" in suggest.stdout,
+              "parleyctl suggest kub offers the Kubernetes Guild: " + suggest.stdout[:200] + suggest.stderr.strip())
         body = urllib.request.urlopen(metrics_url, timeout=5).read().decode()
         check("parley_notify_redis_up 1" in body, "/metrics: parley_notify_redis_up is 1")
         check('method="Login"' in body and 'service="parley.identity.v1.IdentityService"' in body,

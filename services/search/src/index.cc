@@ -447,7 +447,7 @@ absl::StatusOr<std::pair<size_t, int32_t>> PageOf(int32_t page_size, const std::
     }
     offset = storage::DecodeU64(raw);
   }
-  if (offset + static_cast<size_t>(size) > kMaxResultWindow) {
+  if (offset > kMaxResultWindow || offset + static_cast<size_t>(size) > kMaxResultWindow) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_token: results beyond the first ", kMaxResultWindow,
                      " are not served; narrow the query (filters, a date range) instead"));
@@ -685,6 +685,35 @@ absl::StatusOr<std::unique_ptr<Index>> Index::Open(IndexOptions options) {
   return index;
 }
 
+// One unflushed transaction: the batch is applied whole or not at all. While
+// a rebuild runs the events are also queued for the new index.
+void Index::ApplyLocked(State& s, const epb::EventBatch& batch, uint64_t* last) {
+  epb::EventBatch fresh;
+  s.writer->begin_transaction(/*flushed=*/false);
+  try {
+    for (const epb::Event& e : batch.events()) {
+      if (e.sequence() <= *last) continue;
+      s.indexer->Apply(*s.writer, e);
+      *last = e.sequence();
+      if (s.rebuilding) *fresh.add_events() = e;
+    }
+    s.writer->set_metadata(SeqKey(batch.producer()), U64(*last));
+    s.writer->commit_transaction();
+  } catch (...) {
+    s.writer->cancel_transaction();
+    throw;
+  }
+  if (s.rebuilding && fresh.events_size() > 0) {
+    s.rebuild_queued_events += fresh.events_size();
+    if (s.rebuild_queued_events > kMaxRebuildQueuedEvents) {
+      s.rebuild_overflow = true;
+    } else {
+      fresh.set_producer(batch.producer());
+      s.rebuild_queue.push_back(std::move(fresh));
+    }
+  }
+}
+
 absl::StatusOr<uint64_t> Index::Apply(const epb::EventBatch& batch) {
   auto sequences = events::ValidateBatch(batch);
   if (!sequences.ok()) return sequences.status();
@@ -694,35 +723,18 @@ absl::StatusOr<uint64_t> Index::Apply(const epb::EventBatch& batch) {
     std::lock_guard<std::mutex> lock(s.wmu);
     try {
       last = LastApplied(*s.writer, batch.producer());
-      epb::EventBatch fresh;
-      // Unflushed transaction: the batch is applied whole or not at all.
-      s.writer->begin_transaction(/*flushed=*/false);
-      try {
-        for (const epb::Event& e : batch.events()) {
-          if (e.sequence() <= last) continue;
-          s.indexer->Apply(*s.writer, e);
-          last = e.sequence();
-          if (s.rebuilding) *fresh.add_events() = e;
-        }
-        s.writer->set_metadata(SeqKey(batch.producer()), U64(last));
-        s.writer->commit_transaction();
-      } catch (...) {
-        s.writer->cancel_transaction();
-        throw;
-      }
-      if (s.rebuilding && fresh.events_size() > 0) {
-        s.rebuild_queued_events += fresh.events_size();
-        if (s.rebuild_queued_events > kMaxRebuildQueuedEvents) {
-          s.rebuild_overflow = true;
-        } else {
-          fresh.set_producer(batch.producer());
-          s.rebuild_queue.push_back(std::move(fresh));
-        }
+      if (batch.events_size() == 0 || batch.events(batch.events_size() - 1).sequence() <= last) {
+        // Nothing new (a redelivery): answer once what is applied is
+        // committed, which may not be the case yet.
+        std::lock_guard<std::mutex> c(s.cmu);
+        epoch = s.applied;
+      } else {
+        ApplyLocked(s, batch, &last);
+        epoch = s.MarkApplied();
       }
     } catch (const Xapian::Error& e) {
       return FromXapian(e, "apply");
     }
-    epoch = s.MarkApplied();
   }
   if (auto st = s.WaitCommitted(epoch); !st.ok()) return st;
   return last;
@@ -792,9 +804,9 @@ std::vector<std::string> ResolveGroups(const Xapian::Database& db, const Viewer&
 
 // The posts-and-comments query of `parsed` for `viewer`, without paging;
 // nullopt when a filter matches nothing (an unknown group).
-std::optional<Xapian::Query> PostsQuery(const Xapian::Database& db, const Index* /*unused*/,
-                                        const IndexOptions& o, const Xapian::Stem& stem,
-                                        const Viewer& viewer, const ParsedQuery& parsed,
+std::optional<Xapian::Query> PostsQuery(const Xapian::Database& db, const IndexOptions& o,
+                                        const Xapian::Stem& stem, const Viewer& viewer,
+                                        const ParsedQuery& parsed,
                                         const pb::SearchPostsRequest* req, bool recency) {
   Xapian::Query text = ParseText(db, stem, parsed.text);
   std::vector<Xapian::Query> filters = {
@@ -853,7 +865,7 @@ absl::StatusOr<pb::SearchPostsResponse> Index::SearchPosts(const Viewer& viewer,
   return s.Read<pb::SearchPostsResponse>(
       [&](const Xapian::Database& db) -> absl::StatusOr<pb::SearchPostsResponse> {
         pb::SearchPostsResponse resp;
-        auto query = PostsQuery(db, this, s.options, Stemmer(), viewer, *parsed, &req, !by_time);
+        auto query = PostsQuery(db, s.options, Stemmer(), viewer, *parsed, &req, !by_time);
         if (!query.has_value()) return resp;
         Xapian::Enquire enquire(db);
         enquire.set_query(*query);
@@ -944,7 +956,7 @@ absl::StatusOr<pb::SearchPeopleResponse> Index::SearchPeople(const Viewer& viewe
     if (!parsed->text.empty()) {
       ParsedQuery topic;
       topic.text = parsed->text;
-      auto posts = PostsQuery(db, this, s.options, Stemmer(), viewer, topic, nullptr, false);
+      auto posts = PostsQuery(db, s.options, Stemmer(), viewer, topic, nullptr, false);
       Xapian::Enquire enquire(db);
       enquire.set_query(*posts);
       SetWeighting(enquire, s.options);

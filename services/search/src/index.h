@@ -132,6 +132,8 @@ class Index {
 
  private:
   struct State;
+  // Applies the events of `batch` above *last with the writer lock held.
+  static void ApplyLocked(State& s, const events::v1::EventBatch& batch, uint64_t* last);
   explicit Index(IndexOptions options);
   std::unique_ptr<State> state_;
 };
