@@ -1,5 +1,7 @@
 #include "search/src/index.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <xapian.h>
 
 #include <algorithm>
@@ -15,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "google/protobuf/util/time_util.h"
 #include "parley/events/events.h"
@@ -46,6 +49,8 @@ namespace {
 // (Z) as Xapian's TermGenerator does. The document data is the event that
 // created it; value slot 0 is the creation time (seconds, sortable).
 constexpr Xapian::valueno kSlotTime = 0;
+// Hashtags with a prefix that Suggest ranks by use.
+constexpr size_t kMaxTagCandidates = 10000;
 
 // A Xapian::Stem is a handle to one stateful stemmer, not safe to share
 // between threads: each thread has its own, and each indexer.
@@ -56,6 +61,19 @@ const Xapian::Stem& Stemmer() {
 }
 constexpr char kPost = 'p', kComment = 'c', kPerson = 'u', kGroup = 'g';
 
+// Xapian refuses terms over 245 bytes. A longer value (a 100-character CJK
+// group name, a long hashtag in a comment) keeps a prefix of itself and a hash
+// of the rest, the same at indexing and query time.
+constexpr size_t kMaxTermBytes = 240;
+std::string Capped(std::string term) {
+  if (term.size() <= kMaxTermBytes) return term;
+  const std::string hash = absl::StrCat("#", absl::Hex(std::hash<std::string>()(term)));
+  size_t keep = kMaxTermBytes - hash.size();
+  while (keep > 0 && (static_cast<unsigned char>(term[keep]) & 0xC0) == 0x80) --keep;
+  term.resize(keep);
+  return term + hash;
+}
+
 std::string IdTerm(char kind, uint64_t id) { return absl::StrCat("Q", std::string(1, kind), id); }
 std::string KindTerm(char kind) { return absl::StrCat("XT", std::string(1, kind)); }
 std::string OrgTerm(uint64_t org) { return absl::StrCat("XO", org); }
@@ -63,19 +81,22 @@ std::string AuthorTerm(uint64_t user) { return absl::StrCat("XA", user); }
 std::string OwnerTerm(uint64_t user) { return absl::StrCat("XW", user); }
 std::string GroupTerm(uint64_t group) { return absl::StrCat("XG", group); }
 std::string PostTerm(uint64_t post) { return absl::StrCat("XP", post); }
+std::string ReplyTerm(uint64_t parent) { return absl::StrCat("XR", parent); }
 std::string HandleTerm(absl::string_view handle) {
-  return absl::StrCat("XH", absl::AsciiStrToLower(handle));
+  return Capped(absl::StrCat("XH", absl::AsciiStrToLower(handle)));
 }
 std::string TagTerm(uint64_t org, absl::string_view tag) {
-  return absl::StrCat("XK", org, ":", absl::AsciiStrToLower(tag));
+  return Capped(absl::StrCat("XK", org, ":", absl::AsciiStrToLower(tag)));
 }
 std::string Lower(const std::string& s) { return Xapian::Unicode::tolower(s); }
 constexpr char kFollowersOnly[] = "XZF", kPrivate[] = "XZP", kSuspended[] = "XZS",
                kArchived[] = "XZA";
-// Terms copied from a post to its comments: they decide who may read both.
+// Terms copied from a post to its comments: they decide who may read both (the
+// post's author's XA: a comment under a blocked or suspended author's post is
+// hidden with it).
 bool IsVisibilityTerm(const std::string& t) {
   return t == kFollowersOnly || t == kPrivate || absl::StartsWith(t, "XW") ||
-         absl::StartsWith(t, "XG");
+         absl::StartsWith(t, "XG") || absl::StartsWith(t, "XA");
 }
 
 // ---- Metadata: what visibility needs, and the applied sequences ------------
@@ -171,7 +192,9 @@ class Indexer {
       case epb::Event::kCommentCreated:
         return CommentCreated(db, e);
       case epb::Event::kCommentDeleted:
+        // Feed deletes a comment's replies with it and tells only the comment.
         db.delete_document(IdTerm(kComment, e.comment_deleted().comment_id()));
+        db.delete_document(ReplyTerm(e.comment_deleted().comment_id()));
         return;
       case epb::Event::kFollowed:
         return SetEdge(db, Edge('f', e.followed().follower().id(), e.followed().followee().id()),
@@ -284,13 +307,17 @@ class Indexer {
     doc.add_boolean_term(AuthorTerm(c.author().id()));
     if (!c.author().handle().empty()) doc.add_boolean_term(HandleTerm(c.author().handle()));
     doc.add_boolean_term(PostTerm(c.post_id()));
+    if (c.parent_comment_id() != 0) doc.add_boolean_term(ReplyTerm(c.parent_comment_id()));
     for (auto it = post->termlist_begin(); it != post->termlist_end(); ++it) {
       if (IsVisibilityTerm(*it)) doc.add_boolean_term(*it);
     }
     for (const std::string& tag : text::ExtractHashtags(c.body())) {
       doc.add_boolean_term(TagTerm(e.org_id(), tag));
     }
-    if (!db.get_metadata(Edge('u', c.author().id(), 0)).empty()) doc.add_boolean_term(kSuspended);
+    if (!db.get_metadata(Edge('u', c.author().id(), 0)).empty() ||
+        (c.post_author_id() != 0 && !db.get_metadata(Edge('u', c.post_author_id(), 0)).empty())) {
+      doc.add_boolean_term(kSuspended);
+    }
     IndexText(doc, c.body());
     doc.add_value(kSlotTime, Xapian::sortable_serialise(Seconds(c.create_time())));
     doc.set_data(e.SerializeAsString());
@@ -325,9 +352,9 @@ class Indexer {
     doc.add_boolean_term(GroupTerm(group.id()));
     if (group.privacy() == cpb::GROUP_PRIVACY_PRIVATE) doc.add_boolean_term(kPrivate);
     if (archived) doc.add_boolean_term(kArchived);
-    doc.add_boolean_term(absl::StrCat("XN", Lower(group.name())));
+    doc.add_boolean_term(Capped(absl::StrCat("XN", Lower(group.name()))));
     for (absl::string_view w : absl::StrSplit(Lower(group.name()), ' ', absl::SkipEmpty())) {
-      doc.add_boolean_term(absl::StrCat("XV", w));
+      doc.add_boolean_term(Capped(absl::StrCat("XV", w)));
     }
     IndexText(doc, group.name(), 3);
     IndexText(doc, description);
@@ -348,13 +375,15 @@ class Indexer {
     AddCommon(doc, kPerson, u.user().id(), e.org_id());
     doc.add_boolean_term(AuthorTerm(u.user().id()));
     if (!u.user().handle().empty()) doc.add_boolean_term(HandleTerm(u.user().handle()));
-    if (!u.department().empty()) doc.add_boolean_term(absl::StrCat("XD", Lower(u.department())));
-    if (!u.location().empty()) doc.add_boolean_term(absl::StrCat("XL", Lower(u.location())));
+    if (!u.department().empty())
+      doc.add_boolean_term(Capped(absl::StrCat("XD", Lower(u.department()))));
+    if (!u.location().empty())
+      doc.add_boolean_term(Capped(absl::StrCat("XL", Lower(u.location()))));
     if (!db.get_metadata(Edge('u', u.user().id(), 0)).empty()) doc.add_boolean_term(kSuspended);
     const std::string names = absl::StrCat(u.user().handle(), " ", u.user().display_name());
     for (absl::string_view w :
          absl::StrSplit(Lower(names), absl::ByAnyChar(" ._-"), absl::SkipEmpty())) {
-      doc.add_boolean_term(absl::StrCat("XU", w));
+      doc.add_boolean_term(Capped(absl::StrCat("XU", w)));
     }
     // Declared skills weigh most, then title, department and name; the bio
     // counts like a post.
@@ -468,6 +497,9 @@ std::string Snippet(const Xapian::MSet& mset, const std::string& text, const Xap
   if (text.empty()) return "";
   std::string s = mset.snippet(text, kSnippetChars - 10, stem,
                                Xapian::MSet::SNIPPET_BACKGROUND_MODEL, "", "", "…");
+  // Xapian escapes snippets for HTML; the API's snippet is plain text.
+  s = absl::StrReplaceAll(
+      s, {{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&#39;", "'"}, {"&amp;", "&"}});
   // Cut to whole characters if a long word overran.
   size_t chars = 0, i = 0;
   for (; i < s.size(); ++i) {
@@ -484,15 +516,36 @@ absl::Status FromXapian(const Xapian::Error& e, absl::string_view what) {
 
 }  // namespace
 
+// CURRENT names the serving generation: written to a temporary file, synced,
+// renamed over, and the directory synced.
+absl::Status WriteCurrent(const std::string& path, uint64_t generation) {
+  const std::string tmp = path + "/CURRENT.tmp";
+  const std::string line = absl::StrCat(generation, "\n");
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("search index: cannot write ", tmp));
+  const bool written = ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+                       ::fsync(fd) == 0;
+  ::close(fd);
+  if (!written || ::rename(tmp.c_str(), (path + "/CURRENT").c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("search index: cannot write ", path, "/CURRENT"));
+  }
+  const int dir = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir >= 0) {
+    ::fsync(dir);
+    ::close(dir);
+  }
+  return absl::OkStatus();
+}
+
 // ---- State -----------------------------------------------------------------
 
 struct Index::State {
   explicit State(IndexOptions o) : options(std::move(o)) {}
 
   IndexOptions options;
+  // Backend and sync flags; the caller adds how to open.
   int db_flags() const {
-    return Xapian::DB_CREATE_OR_OPEN | Xapian::DB_BACKEND_GLASS |
-           (options.sync ? 0 : Xapian::DB_NO_SYNC);
+    return Xapian::DB_BACKEND_GLASS | (options.sync ? 0 : Xapian::DB_NO_SYNC);
   }
   std::string DirOf(uint64_t generation) const {
     return absl::StrCat(options.path, "/index-", generation);
@@ -512,7 +565,7 @@ struct Index::State {
   // `committed` (and bumps `revision`, which readers compare).
   std::mutex cmu;
   std::condition_variable cv;
-  uint64_t applied = 0, committed = 0;
+  uint64_t applied = 0, committed = 0, failed = 0;
   absl::Status commit_error;
   bool flush_now = false, stop = false;
   std::thread committer;
@@ -566,6 +619,9 @@ struct Index::State {
       } catch (const Xapian::DatabaseModifiedError& e) {
         if (attempt >= 3) return FromXapian(e, "read");
         revision.fetch_add(1);  // makes the next Acquire reopen
+      } catch (const Xapian::DatabaseOpeningError& e) {
+        // A rebuild switched generations and removed the one being opened.
+        if (attempt >= 3) return FromXapian(e, "open for reading");
       } catch (const Xapian::QueryParserError& e) {
         return absl::InvalidArgumentError(absl::StrCat("query: ", e.get_msg()));
       } catch (const Xapian::Error& e) {
@@ -577,14 +633,10 @@ struct Index::State {
   void CommitLoop() {
     std::unique_lock<std::mutex> lock(cmu);
     while (true) {
-      cv.wait_for(lock, absl::ToChronoNanoseconds(options.commit_delay),
-                  [&] { return stop || flush_now || applied > committed; });
-      if (applied == committed && !flush_now) {
-        if (stop) return;
-        continue;
-      }
+      cv.wait(lock, [&] { return stop || flush_now || applied > settled(); });
+      if (applied <= settled() && !flush_now) return;  // stopping, nothing pending
       // Let the applies of other producers join this commit.
-      if (!stop && !flush_now) {
+      if (!stop && !flush_now && options.commit_delay > absl::ZeroDuration()) {
         cv.wait_for(lock, absl::ToChronoNanoseconds(options.commit_delay),
                     [&] { return stop || flush_now; });
       }
@@ -609,24 +661,28 @@ struct Index::State {
         committed = std::max(committed, upto);
         revision.fetch_add(1);
       } else {
+        // Some of these changes may be lost: every batch applied up to here
+        // fails, and its producer sends it again.
         log::Error("search: commit failed", {{"error", status.ToString()}});
+        failed = std::max(failed, upto);
         commit_error = status;
       }
       cv.notify_all();
+      if (stop && !status.ok()) return;
     }
   }
 
-  // Waits until what was applied up to `epoch` is committed.
+  // Applies up to here are committed or failed.
+  uint64_t settled() const { return std::max(committed, failed); }
+
+  // Waits until what was applied up to `epoch` is committed; an error if the
+  // commit that should have held it failed.
   absl::Status WaitCommitted(uint64_t epoch) {
     std::unique_lock<std::mutex> lock(cmu);
     cv.notify_all();
-    cv.wait(lock, [&] { return committed >= epoch || !commit_error.ok() || stop; });
-    if (committed >= epoch) return absl::OkStatus();
-    if (!commit_error.ok()) {
-      absl::Status s = commit_error;
-      commit_error = absl::OkStatus();
-      return s;
-    }
+    cv.wait(lock, [&] { return settled() >= epoch || stop; });
+    if (committed >= epoch && failed < epoch) return absl::OkStatus();
+    if (failed >= epoch) return commit_error;
     return absl::UnavailableError("search index: stopping");
   }
 
@@ -665,16 +721,22 @@ absl::StatusOr<std::unique_ptr<Index>> Index::Open(IndexOptions options) {
         absl::StrCat("search index: cannot create ", s.options.path, ": ", ec.message()));
   }
   uint64_t generation = 1;
+  bool named = false;
   {
     std::ifstream current(s.options.path + "/CURRENT");
     std::string line;
-    if (current && std::getline(current, line) && !absl::SimpleAtoi(line, &generation)) {
-      return absl::DataLossError(
-          absl::StrCat("search index: ", s.options.path, "/CURRENT is malformed"));
+    if (current && std::getline(current, line)) {
+      if (!absl::SimpleAtoi(line, &generation)) {
+        return absl::DataLossError(
+            absl::StrCat("search index: ", s.options.path, "/CURRENT is malformed"));
+      }
+      named = true;
     }
   }
   try {
-    s.writer = std::make_unique<Xapian::WritableDatabase>(s.DirOf(generation), s.db_flags());
+    // A generation CURRENT names must exist: never start over silently.
+    s.writer = std::make_unique<Xapian::WritableDatabase>(
+        s.DirOf(generation), s.db_flags() | (named ? Xapian::DB_OPEN : Xapian::DB_CREATE_OR_OPEN));
     s.writer->commit();
   } catch (const Xapian::Error& e) {
     return FromXapian(e, "open");
@@ -685,24 +747,27 @@ absl::StatusOr<std::unique_ptr<Index>> Index::Open(IndexOptions options) {
   return index;
 }
 
-// One unflushed transaction: the batch is applied whole or not at all. While
-// a rebuild runs the events are also queued for the new index.
+// Every event is an upsert or a delete, so applying part of a batch is safe:
+// the marker moves only after the whole batch, and a redelivery applies it
+// again. (No Xapian transaction: cancelling an unflushed one would also drop
+// other producers' applied, uncommitted batches.) An event Xapian refuses as
+// invalid is skipped with a warning, or it would stall its producer for good.
+// While a rebuild runs the events are also queued for the new index.
 void Index::ApplyLocked(State& s, const epb::EventBatch& batch, uint64_t* last) {
   epb::EventBatch fresh;
-  s.writer->begin_transaction(/*flushed=*/false);
-  try {
-    for (const epb::Event& e : batch.events()) {
-      if (e.sequence() <= *last) continue;
+  for (const epb::Event& e : batch.events()) {
+    if (e.sequence() <= *last) continue;
+    try {
       s.indexer->Apply(*s.writer, e);
-      *last = e.sequence();
-      if (s.rebuilding) *fresh.add_events() = e;
+    } catch (const Xapian::InvalidArgumentError& err) {
+      log::Warn("search: event skipped", {{"producer", e.producer()},
+                                          {"sequence", static_cast<int64_t>(e.sequence())},
+                                          {"error", err.get_msg()}});
     }
-    s.writer->set_metadata(SeqKey(batch.producer()), U64(*last));
-    s.writer->commit_transaction();
-  } catch (...) {
-    s.writer->cancel_transaction();
-    throw;
+    *last = e.sequence();
+    if (s.rebuilding) *fresh.add_events() = e;
   }
+  s.writer->set_metadata(SeqKey(batch.producer()), U64(*last));
   if (s.rebuilding && fresh.events_size() > 0) {
     s.rebuild_queued_events += fresh.events_size();
     if (s.rebuild_queued_events > kMaxRebuildQueuedEvents) {
@@ -789,7 +854,7 @@ void SetWeighting(Xapian::Enquire& enquire, const IndexOptions& o) {
 std::vector<std::string> ResolveGroups(const Xapian::Database& db, const Viewer& viewer,
                                        const std::vector<std::string>& names) {
   std::vector<std::string> named;
-  for (const std::string& n : names) named.push_back(absl::StrCat("XN", n));
+  for (const std::string& n : names) named.push_back(Capped(absl::StrCat("XN", n)));
   Xapian::Enquire enquire(db);
   enquire.set_query(Visible(db, viewer, Xapian::Query::MatchAll,
                             AllOf({Xapian::Query(OrgTerm(viewer.org_id)),
@@ -927,10 +992,10 @@ absl::StatusOr<pb::SearchPeopleResponse> Index::SearchPeople(const Viewer& viewe
     std::vector<Xapian::Query> filters = {Xapian::Query(OrgTerm(viewer.org_id)),
                                           Xapian::Query(KindTerm(kPerson))};
     if (!req.department().empty()) {
-      filters.push_back(Xapian::Query(absl::StrCat("XD", Lower(req.department()))));
+      filters.push_back(Xapian::Query(Capped(absl::StrCat("XD", Lower(req.department())))));
     }
     if (!req.location().empty()) {
-      filters.push_back(Xapian::Query(absl::StrCat("XL", Lower(req.location()))));
+      filters.push_back(Xapian::Query(Capped(absl::StrCat("XL", Lower(req.location())))));
     }
     const Xapian::Query person_filter = AllOf(filters);
     const Xapian::Query text = ParseText(db, Stemmer(), parsed->text);
@@ -1099,7 +1164,7 @@ absl::StatusOr<pb::SuggestResponse> Index::Suggest(const Viewer& viewer,
     auto named = [&](const char* term_prefix) {
       std::vector<Xapian::Query> parts;
       for (size_t i = 0; i + 1 < words.size(); ++i) {
-        parts.emplace_back(absl::StrCat(term_prefix, words[i]));
+        parts.emplace_back(Capped(absl::StrCat(term_prefix, words[i])));
       }
       parts.emplace_back(Xapian::Query::OP_WILDCARD, absl::StrCat(term_prefix, words.back()),
                          kMaxWildcardExpansion, Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
@@ -1141,7 +1206,7 @@ absl::StatusOr<pb::SuggestResponse> Index::Suggest(const Viewer& viewer,
       const std::string org_prefix = TagTerm(viewer.org_id, "");
       std::vector<std::pair<Xapian::doccount, std::string>> candidates;
       for (auto it = db.allterms_begin(tag_prefix);
-           it != db.allterms_end(tag_prefix) && candidates.size() < 200; ++it) {
+           it != db.allterms_end(tag_prefix) && candidates.size() < kMaxTagCandidates; ++it) {
         candidates.emplace_back(it.get_termfreq(), *it);
       }
       std::sort(candidates.begin(), candidates.end(),
@@ -1197,7 +1262,8 @@ absl::StatusOr<RebuildCounts> Index::Rebuild(const std::vector<SnapshotSource>& 
   std::filesystem::remove_all(dir, ec);
   try {
     auto fresh = std::make_unique<Xapian::WritableDatabase>(
-        dir, Xapian::DB_CREATE_OR_OVERWRITE | Xapian::DB_BACKEND_GLASS | Xapian::DB_NO_SYNC);
+        dir, Xapian::DB_CREATE_OR_OVERWRITE | Xapian::DB_BACKEND_GLASS |
+                 (s.options.sync ? 0 : Xapian::DB_NO_SYNC));
     Indexer indexer;
     {
       std::lock_guard<std::mutex> lock(s.wmu);
@@ -1213,7 +1279,11 @@ absl::StatusOr<RebuildCounts> Index::Rebuild(const std::vector<SnapshotSource>& 
           return page.status();
         }
         for (const epb::Event& e : page->events) {
-          indexer.Apply(*fresh, e);
+          try {
+            indexer.Apply(*fresh, e);
+          } catch (const Xapian::InvalidArgumentError& err) {
+            log::Warn("search: snapshot event skipped", {{"error", err.get_msg()}});
+          }
           markers[e.producer()] = page->snapshot_sequence;
         }
         token = page->next_page_token;
@@ -1234,7 +1304,11 @@ absl::StatusOr<RebuildCounts> Index::Rebuild(const std::vector<SnapshotSource>& 
       uint64_t last = LastApplied(*fresh, batch.producer());
       for (const epb::Event& e : batch.events()) {
         if (e.sequence() <= last) continue;
-        indexer.Apply(*fresh, e);
+        try {
+          indexer.Apply(*fresh, e);
+        } catch (const Xapian::InvalidArgumentError& err) {
+          log::Warn("search: event skipped", {{"error", err.get_msg()}});
+        }
         last = e.sequence();
       }
       fresh->set_metadata(SeqKey(batch.producer()), U64(last));
@@ -1247,15 +1321,9 @@ absl::StatusOr<RebuildCounts> Index::Rebuild(const std::vector<SnapshotSource>& 
     }
     fresh->commit();
     s.writer->commit();
-    {
-      const std::string tmp = s.options.path + "/CURRENT.tmp";
-      std::ofstream out(tmp, std::ios::trunc);
-      out << next << "\n";
-      out.close();
-      if (!out) return absl::UnavailableError("rebuild: cannot write CURRENT");
-      std::filesystem::rename(tmp, s.options.path + "/CURRENT", ec);
-      if (ec) return absl::UnavailableError(absl::StrCat("rebuild: ", ec.message()));
-    }
+    // The new generation is on disk (committed, fsynced unless --sync_writes
+    // is off) before CURRENT names it, and CURRENT before the old one goes.
+    if (auto st = WriteCurrent(s.options.path, next); !st.ok()) return st;
     const std::string old = s.DirOf(next - 1);
     s.writer = std::move(fresh);
     s.generation = next;

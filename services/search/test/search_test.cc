@@ -99,12 +99,15 @@ class SearchIndexTest : public ::testing::Test {
     *p->mutable_create_time() = TimeUtil::SecondsToTimestamp(absl::ToUnixSeconds(kNow - age));
     return e;
   }
-  static ev::Event Comment(uint64_t id, uint64_t post, uint64_t author, const std::string& body) {
+  static ev::Event Comment(uint64_t id, uint64_t post, uint64_t author, const std::string& body,
+                           uint64_t parent = 0, uint64_t post_author = 0) {
     ev::Event e;
     e.set_org_id(kOrg);
     auto* c = e.mutable_comment_created();
     c->set_comment_id(id);
     c->set_post_id(post);
+    c->set_parent_comment_id(parent);
+    c->set_post_author_id(post_author);
     c->mutable_author()->set_id(author);
     c->mutable_author()->set_handle(absl::StrCat("user", author));
     c->set_body(body);
@@ -541,6 +544,52 @@ TEST_F(SearchIndexTest, RebuildMatchesIncrementalIndex) {
   // The rebuilt index is the one reopened.
   Open();
   EXPECT_EQ(Posts(2, "incident review", 100).size(), before2.size() + 2);
+}
+
+// Edge cases a review found: replies go with their comment, comments under a
+// blocked or suspended author's post go with it, a term Xapian would refuse
+// does not stall the producer, snippets are plain text.
+TEST_F(SearchIndexTest, RepliesBlocksLongTermsAndSnippets) {
+  Apply({Post(1, 10, "quarterly numbers & plans"), Comment(2, 1, 11, "numbers look good"),
+         Comment(3, 1, 12, "numbers reply", /*parent=*/2, /*post_author=*/10), Block(10, 5)});
+  EXPECT_THAT(Posts(1, "numbers"), UnorderedElementsAre("1", "c2", "c3"));
+  // 10 blocked 5: neither 10's post nor the comments under it reach 5.
+  EXPECT_THAT(Posts(5, "numbers"), ElementsAre());
+  ev::Event del;
+  del.set_org_id(kOrg);
+  del.mutable_comment_deleted()->set_comment_id(2);
+  Apply({del});
+  EXPECT_THAT(Posts(1, "numbers"), ElementsAre("1"));
+
+  // A 300-letter hashtag (feed does not check comments' tags) and a group
+  // name of 100 four-byte characters: indexed, and later events still apply.
+  std::string emoji_name;
+  for (int i = 0; i < 100; ++i) emoji_name += "\xF0\x9F\x98\x80";
+  Apply({Comment(4, 1, 11, "long tag #" + std::string(300, 'a')), Group(9, emoji_name, "smiles"),
+         Post(5, 10, "after the long terms")});
+  EXPECT_THAT(Posts(1, "after"), ElementsAre("5"));
+  EXPECT_THAT(Posts(1, "#" + std::string(300, 'a')), ElementsAre("c4"));
+  EXPECT_THAT(Posts(1, "in:\"" + emoji_name + "\" smiles"), ElementsAre());  // no posts in it
+  pb::SearchGroupsRequest groups;
+  groups.set_query("smiles");
+  auto found = index_->SearchGroups(Viewer{1, kOrg}, groups);
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->hits_size(), 1);
+
+  // Snippets are plain text, not HTML.
+  pb::SearchPostsRequest req;
+  req.set_query("quarterly");
+  auto resp = index_->SearchPosts(Viewer{1, kOrg}, req);
+  ASSERT_TRUE(resp.ok());
+  ASSERT_EQ(resp->hits_size(), 1);
+  EXPECT_THAT(resp->hits(0).snippet(), HasSubstr("numbers & plans"));
+
+  // Suspending the post's author hides the comments under it.
+  ev::Event suspended;
+  suspended.set_org_id(kOrg);
+  suspended.mutable_user_suspended()->set_user_id(10);
+  Apply({suspended}, "identity");
+  EXPECT_THAT(Posts(1, "long"), ElementsAre());
 }
 
 // Queries on several threads while events are applied and committed (Xapian
