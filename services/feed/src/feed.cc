@@ -1109,16 +1109,7 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   }
   std::vector<ev::Event> events;
   ev::Event e = NewEvent(caller.org_id());
-  auto* pc = e.mutable_post_created();
-  pc->set_post_id(id);
-  *pc->mutable_author() = me->ref;
-  pc->set_kind(post.kind());
-  pc->set_body(post.body());
-  *pc->mutable_mentions() = post.mentions();
-  *pc->mutable_hashtags() = post.hashtags();
-  pc->set_visibility(post.visibility());
-  *pc->mutable_create_time() = post.create_time();
-  if (group_id != 0) *pc->mutable_group() = post.group();
+  *e.mutable_post_created() = PostCreatedOf(post);
   events.push_back(std::move(e));
   if (post.mentions_size() > 0) {
     ev::Event m = NewEvent(caller.org_id());
@@ -1316,17 +1307,7 @@ absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
   CountInsight(caller.org_id(), post.group().id(), ids::TimeOf(id), 'c', std::nullopt, &batch);
   std::vector<ev::Event> events;
   ev::Event e = NewEvent(caller.org_id());
-  auto* cc = e.mutable_comment_created();
-  cc->set_comment_id(id);
-  cc->set_post_id(req.post_id());
-  cc->set_parent_comment_id(comment.parent_comment_id());
-  *cc->mutable_author() = me->ref;
-  cc->set_body(comment.body());
-  *cc->mutable_create_time() = comment.create_time();
-  cc->set_post_author_id(post.author().id());
-  cc->set_parent_comment_author_id(parent_author);
-  cc->set_post_visibility(post.visibility());
-  cc->set_group_id(post.group().id());
+  *e.mutable_comment_created() = CommentCreatedOf(comment, post, parent_author);
   events.push_back(std::move(e));
   if (comment.mentions_size() > 0) {
     ev::Event m = NewEvent(caller.org_id());
@@ -2393,14 +2374,7 @@ absl::Status Feed::SnapshotRecord(char section, absl::string_view key, absl::str
       }
       ev::Event e = NewEvent(p.org_id());
       auto* pc = e.mutable_post_created();
-      pc->set_post_id(id);
-      *pc->mutable_author() = p.author();
-      pc->set_kind(p.kind());
-      pc->set_body(p.body());
-      *pc->mutable_mentions() = p.mentions();
-      *pc->mutable_hashtags() = p.hashtags();
-      pc->set_visibility(p.visibility());
-      *pc->mutable_create_time() = p.create_time();
+      *pc = PostCreatedOf(p);
       if (p.group().id() != 0) {
         // The post keeps the group's name at posting time; the snapshot
         // tells the current one (a group post lives on its group's shard).
@@ -2435,17 +2409,7 @@ absl::Status Feed::SnapshotRecord(char section, absl::string_view key, absl::str
         }
       }
       ev::Event e = NewEvent((*p)->org_id());
-      auto* cc = e.mutable_comment_created();
-      cc->set_comment_id(id);
-      cc->set_post_id(c.post_id());
-      cc->set_parent_comment_id(c.parent_comment_id());
-      *cc->mutable_author() = c.author();
-      cc->set_body(c.body());
-      *cc->mutable_create_time() = c.create_time();
-      cc->set_post_author_id((*p)->author().id());
-      cc->set_parent_comment_author_id(parent_author);
-      cc->set_post_visibility((*p)->visibility());
-      cc->set_group_id((*p)->group().id());
+      *e.mutable_comment_created() = CommentCreatedOf(c, **p, parent_author);
       out->push_back(std::move(e));
       return absl::OkStatus();
     }

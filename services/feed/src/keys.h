@@ -190,6 +190,39 @@ inline pb::Post PostFromEvent(const ev::Event& e) {
   return p;
 }
 
+// What a post's creation tells other services (PostFromEvent's inverse); the
+// live event and the snapshot both come from the stored post.
+inline ev::PostCreated PostCreatedOf(const pb::Post& p) {
+  ev::PostCreated pc;
+  pc.set_post_id(p.id());
+  *pc.mutable_author() = p.author();
+  pc.set_kind(p.kind());
+  pc.set_body(p.body());
+  *pc.mutable_mentions() = p.mentions();
+  *pc.mutable_hashtags() = p.hashtags();
+  pc.set_visibility(p.visibility());
+  *pc.mutable_create_time() = p.create_time();
+  if (p.group().id() != 0) *pc.mutable_group() = p.group();
+  return pc;
+}
+
+// What a comment's creation tells, from the stored comment and its post.
+inline ev::CommentCreated CommentCreatedOf(const pb::Comment& c, const pb::Post& post,
+                                           uint64_t parent_author) {
+  ev::CommentCreated cc;
+  cc.set_comment_id(c.id());
+  cc.set_post_id(c.post_id());
+  cc.set_parent_comment_id(c.parent_comment_id());
+  *cc.mutable_author() = c.author();
+  cc.set_body(c.body());
+  *cc.mutable_create_time() = c.create_time();
+  cc.set_post_author_id(post.author().id());
+  cc.set_parent_comment_author_id(parent_author);
+  cc.set_post_visibility(post.visibility());
+  cc.set_group_id(post.group().id());
+  return cc;
+}
+
 inline common::v1::GroupRef RefOf(const pb::Group& g) {
   common::v1::GroupRef ref;
   ref.set_id(g.id());

@@ -456,11 +456,20 @@ Xapian::Query Hidden(const Xapian::Database& db, const Viewer& viewer) {
   return Xapian::Query(Xapian::Query::OP_OR, hidden.begin(), hidden.end());
 }
 
-// `scored` restricted to `filter` and to what `viewer` may see.
-Xapian::Query Visible(const Xapian::Database& db, const Viewer& viewer, const Xapian::Query& scored,
+// One query's reader and viewer, with what the viewer may not see read once
+// from that reader's revision.
+struct Scope {
+  Scope(const Xapian::Database& d, const Viewer& v) : db(d), viewer(v), hidden(Hidden(d, v)) {}
+  const Xapian::Database& db;
+  const Viewer viewer;
+  const Xapian::Query hidden;
+};
+
+// `scored` restricted to `filter` and to what the scope's viewer may see.
+Xapian::Query Visible(const Scope& scope, const Xapian::Query& scored,
                       const Xapian::Query& filter) {
   return Xapian::Query(Xapian::Query::OP_AND_NOT,
-                       Xapian::Query(Xapian::Query::OP_FILTER, scored, filter), Hidden(db, viewer));
+                       Xapian::Query(Xapian::Query::OP_FILTER, scored, filter), scope.hidden);
 }
 
 absl::StatusOr<std::pair<size_t, int32_t>> PageOf(int32_t page_size, const std::string& token) {
@@ -851,12 +860,13 @@ void SetWeighting(Xapian::Enquire& enquire, const IndexOptions& o) {
 
 // Group terms of the groups named `names` (whole names, lowercased) that
 // `viewer` may see.
-std::vector<std::string> ResolveGroups(const Xapian::Database& db, const Viewer& viewer,
-                                       const std::vector<std::string>& names) {
+std::vector<std::string> ResolveGroups(const Scope& scope, const std::vector<std::string>& names) {
+  const Xapian::Database& db = scope.db;
+  const Viewer& viewer = scope.viewer;
   std::vector<std::string> named;
   for (const std::string& n : names) named.push_back(Capped(absl::StrCat("XN", n)));
   Xapian::Enquire enquire(db);
-  enquire.set_query(Visible(db, viewer, Xapian::Query::MatchAll,
+  enquire.set_query(Visible(scope, Xapian::Query::MatchAll,
                             AllOf({Xapian::Query(OrgTerm(viewer.org_id)),
                                    Xapian::Query(KindTerm(kGroup)), AnyOf(named)})));
   std::vector<std::string> out;
@@ -869,10 +879,11 @@ std::vector<std::string> ResolveGroups(const Xapian::Database& db, const Viewer&
 
 // The posts-and-comments query of `parsed` for `viewer`, without paging;
 // nullopt when a filter matches nothing (an unknown group).
-std::optional<Xapian::Query> PostsQuery(const Xapian::Database& db, const IndexOptions& o,
-                                        const Xapian::Stem& stem, const Viewer& viewer,
-                                        const ParsedQuery& parsed,
+std::optional<Xapian::Query> PostsQuery(const Scope& scope, const IndexOptions& o,
+                                        const Xapian::Stem& stem, const ParsedQuery& parsed,
                                         const pb::SearchPostsRequest* req, bool recency) {
+  const Xapian::Database& db = scope.db;
+  const Viewer& viewer = scope.viewer;
   Xapian::Query text = ParseText(db, stem, parsed.text);
   std::vector<Xapian::Query> filters = {
       Xapian::Query(OrgTerm(viewer.org_id)),
@@ -884,7 +895,7 @@ std::optional<Xapian::Query> PostsQuery(const Xapian::Database& db, const IndexO
     filters.push_back(AnyOf(handles));
   }
   if (!parsed.groups.empty()) {
-    std::vector<std::string> groups = ResolveGroups(db, viewer, parsed.groups);
+    std::vector<std::string> groups = ResolveGroups(scope, parsed.groups);
     if (groups.empty()) return std::nullopt;
     filters.push_back(AnyOf(groups));
   }
@@ -908,7 +919,7 @@ std::optional<Xapian::Query> PostsQuery(const Xapian::Database& db, const IndexO
         new RecencySource(now, o.recency_weight, absl::ToDoubleSeconds(o.recency_half_life));
     scored = Xapian::Query(Xapian::Query::OP_AND_MAYBE, text, Xapian::Query(source->release()));
   }
-  return Visible(db, viewer, scored, AllOf(filters));
+  return Visible(scope, scored, AllOf(filters));
 }
 
 }  // namespace
@@ -929,8 +940,9 @@ absl::StatusOr<pb::SearchPostsResponse> Index::SearchPosts(const Viewer& viewer,
   const bool by_time = req.sort_order() == pb::SORT_ORDER_TIME || parsed->text.empty();
   return s.Read<pb::SearchPostsResponse>(
       [&](const Xapian::Database& db) -> absl::StatusOr<pb::SearchPostsResponse> {
+        const Scope scope(db, viewer);
         pb::SearchPostsResponse resp;
-        auto query = PostsQuery(db, s.options, Stemmer(), viewer, *parsed, &req, !by_time);
+        auto query = PostsQuery(scope, s.options, Stemmer(), *parsed, &req, !by_time);
         if (!query.has_value()) return resp;
         Xapian::Enquire enquire(db);
         enquire.set_query(*query);
@@ -989,6 +1001,7 @@ absl::StatusOr<pb::SearchPeopleResponse> Index::SearchPeople(const Viewer& viewe
   State& s = *state_;
   return s.Read<pb::SearchPeopleResponse>([&](const Xapian::Database& db)
                                               -> absl::StatusOr<pb::SearchPeopleResponse> {
+    const Scope scope(db, viewer);
     std::vector<Xapian::Query> filters = {Xapian::Query(OrgTerm(viewer.org_id)),
                                           Xapian::Query(KindTerm(kPerson))};
     if (!req.department().empty()) {
@@ -1005,7 +1018,7 @@ absl::StatusOr<pb::SearchPeopleResponse> Index::SearchPeople(const Viewer& viewe
     double max_declared = 0;
     {
       Xapian::Enquire enquire(db);
-      enquire.set_query(Visible(db, viewer, text, person_filter));
+      enquire.set_query(Visible(scope, text, person_filter));
       SetWeighting(enquire, s.options);
       Xapian::MSet mset = enquire.get_mset(0, kMaxResultWindow);
       for (auto it = mset.begin(); it != mset.end(); ++it) {
@@ -1021,7 +1034,7 @@ absl::StatusOr<pb::SearchPeopleResponse> Index::SearchPeople(const Viewer& viewe
     if (!parsed->text.empty()) {
       ParsedQuery topic;
       topic.text = parsed->text;
-      auto posts = PostsQuery(db, s.options, Stemmer(), viewer, topic, nullptr, false);
+      auto posts = PostsQuery(scope, s.options, Stemmer(), topic, nullptr, false);
       Xapian::Enquire enquire(db);
       enquire.set_query(*posts);
       SetWeighting(enquire, s.options);
@@ -1044,7 +1057,7 @@ absl::StatusOr<pb::SearchPeopleResponse> Index::SearchPeople(const Viewer& viewe
       if (!missing.empty()) {
         Xapian::Enquire people(db);
         people.set_query(
-            Visible(db, viewer, Xapian::Query::MatchAll,
+            Visible(scope, Xapian::Query::MatchAll,
                     Xapian::Query(Xapian::Query::OP_AND, person_filter, AnyOf(missing))));
         Xapian::MSet found = people.get_mset(0, missing.size());
         for (auto it = found.begin(); it != found.end(); ++it) {
@@ -1114,9 +1127,10 @@ absl::StatusOr<pb::SearchGroupsResponse> Index::SearchGroups(const Viewer& viewe
   State& s = *state_;
   return s.Read<pb::SearchGroupsResponse>(
       [&](const Xapian::Database& db) -> absl::StatusOr<pb::SearchGroupsResponse> {
+        const Scope scope(db, viewer);
         Xapian::Enquire enquire(db);
         enquire.set_query(Visible(
-            db, viewer, ParseText(db, Stemmer(), parsed->text),
+            scope, ParseText(db, Stemmer(), parsed->text),
             AllOf({Xapian::Query(OrgTerm(viewer.org_id)), Xapian::Query(KindTerm(kGroup))})));
         SetWeighting(enquire, s.options);
         Xapian::MSet mset = enquire.get_mset(offset, size + 1, kExactCountUpTo);
@@ -1158,84 +1172,86 @@ absl::StatusOr<pb::SuggestResponse> Index::Suggest(const Viewer& viewer,
       absl::StrSplit(prefix, absl::ByAnyChar(" ._-"), absl::SkipEmpty());
   if (words.empty()) return absl::InvalidArgumentError("prefix: needs a letter or digit");
   State& s = *state_;
-  return s.Read<pb::SuggestResponse>([&](const Xapian::Database& db)
-                                         -> absl::StatusOr<pb::SuggestResponse> {
-    // Every word but the last is whole; the last is a prefix.
-    auto named = [&](const char* term_prefix) {
-      std::vector<Xapian::Query> parts;
-      for (size_t i = 0; i + 1 < words.size(); ++i) {
-        parts.emplace_back(Capped(absl::StrCat(term_prefix, words[i])));
-      }
-      parts.emplace_back(Xapian::Query::OP_WILDCARD, absl::StrCat(term_prefix, words.back()),
-                         kMaxWildcardExpansion, Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
-      return AllOf(parts);
-    };
-    std::vector<pb::Suggestion> found[3];
-    auto run = [&](const Xapian::Query& q, int slot, bool person) {
-      Xapian::Enquire enquire(db);
-      enquire.set_query(q);
-      Xapian::MSet mset = enquire.get_mset(0, max);
-      for (auto it = mset.begin(); it != mset.end(); ++it) {
-        const epb::Event e = DataOf(it.get_document());
-        pb::Suggestion sug;
-        if (person) {
-          *sug.mutable_person() = e.user_updated().user();
-        } else {
-          *sug.mutable_group() = e.group_created().group();
-        }
-        found[slot].push_back(std::move(sug));
-      }
-    };
-    if (people) {
-      run(Visible(db, viewer, named("XU"),
+  return s.Read<pb::SuggestResponse>(
+      [&](const Xapian::Database& db) -> absl::StatusOr<pb::SuggestResponse> {
+        const Scope scope(db, viewer);
+        // Every word but the last is whole; the last is a prefix.
+        auto named = [&](const char* term_prefix) {
+          std::vector<Xapian::Query> parts;
+          for (size_t i = 0; i + 1 < words.size(); ++i) {
+            parts.emplace_back(Capped(absl::StrCat(term_prefix, words[i])));
+          }
+          parts.emplace_back(Xapian::Query::OP_WILDCARD, absl::StrCat(term_prefix, words.back()),
+                             kMaxWildcardExpansion, Xapian::Query::WILDCARD_LIMIT_MOST_FREQUENT);
+          return AllOf(parts);
+        };
+        std::vector<pb::Suggestion> found[3];
+        auto run = [&](const Xapian::Query& q, int slot, bool person) {
+          Xapian::Enquire enquire(db);
+          enquire.set_query(q);
+          Xapian::MSet mset = enquire.get_mset(0, max);
+          for (auto it = mset.begin(); it != mset.end(); ++it) {
+            const epb::Event e = DataOf(it.get_document());
+            pb::Suggestion sug;
+            if (person) {
+              *sug.mutable_person() = e.user_updated().user();
+            } else {
+              *sug.mutable_group() = e.group_created().group();
+            }
+            found[slot].push_back(std::move(sug));
+          }
+        };
+        if (people) {
+          run(Visible(
+                  scope, named("XU"),
                   AllOf({Xapian::Query(OrgTerm(viewer.org_id)), Xapian::Query(KindTerm(kPerson))})),
-          0, true);
-    }
-    if (groups) {
-      run(Xapian::Query(Xapian::Query::OP_AND_NOT,
-                        Visible(db, viewer, named("XV"),
-                                AllOf({Xapian::Query(OrgTerm(viewer.org_id)),
-                                       Xapian::Query(KindTerm(kGroup))})),
-                        Xapian::Query(kArchived)),
-          1, false);
-    }
-    if (tags && words.size() == 1) {
-      // The org's most used tags with the prefix that the viewer can see
-      // in at least one post or comment.
-      const std::string tag_prefix = TagTerm(viewer.org_id, words[0]);
-      const std::string org_prefix = TagTerm(viewer.org_id, "");
-      std::vector<std::pair<Xapian::doccount, std::string>> candidates;
-      for (auto it = db.allterms_begin(tag_prefix);
-           it != db.allterms_end(tag_prefix) && candidates.size() < kMaxTagCandidates; ++it) {
-        candidates.emplace_back(it.get_termfreq(), *it);
-      }
-      std::sort(candidates.begin(), candidates.end(),
-                [](const auto& a, const auto& b) { return a.first > b.first; });
-      const Xapian::Query hidden = Hidden(db, viewer);
-      for (const auto& [freq, term] : candidates) {
-        if (static_cast<int32_t>(found[2].size()) >= max) break;
-        Xapian::Enquire enquire(db);
-        enquire.set_query(Xapian::Query(Xapian::Query::OP_AND_NOT, Xapian::Query(term), hidden));
-        if (enquire.get_mset(0, 1).empty()) continue;
-        pb::Suggestion sug;
-        sug.set_hashtag(term.substr(org_prefix.size()));
-        found[2].push_back(std::move(sug));
-      }
-    }
-    // Best of each kind first, then the second of each, and so on.
-    pb::SuggestResponse resp;
-    for (size_t i = 0; resp.suggestions_size() < max; ++i) {
-      bool any = false;
-      for (auto& kind : found) {
-        if (i < kind.size() && resp.suggestions_size() < max) {
-          *resp.add_suggestions() = kind[i];
-          any = true;
+              0, true);
         }
-      }
-      if (!any) break;
-    }
-    return resp;
-  });
+        if (groups) {
+          run(Xapian::Query(Xapian::Query::OP_AND_NOT,
+                            Visible(scope, named("XV"),
+                                    AllOf({Xapian::Query(OrgTerm(viewer.org_id)),
+                                           Xapian::Query(KindTerm(kGroup))})),
+                            Xapian::Query(kArchived)),
+              1, false);
+        }
+        if (tags && words.size() == 1) {
+          // The org's most used tags with the prefix that the viewer can see
+          // in at least one post or comment.
+          const std::string tag_prefix = TagTerm(viewer.org_id, words[0]);
+          const std::string org_prefix = TagTerm(viewer.org_id, "");
+          std::vector<std::pair<Xapian::doccount, std::string>> candidates;
+          for (auto it = db.allterms_begin(tag_prefix);
+               it != db.allterms_end(tag_prefix) && candidates.size() < kMaxTagCandidates; ++it) {
+            candidates.emplace_back(it.get_termfreq(), *it);
+          }
+          std::sort(candidates.begin(), candidates.end(),
+                    [](const auto& a, const auto& b) { return a.first > b.first; });
+          for (const auto& [freq, term] : candidates) {
+            if (static_cast<int32_t>(found[2].size()) >= max) break;
+            Xapian::Enquire enquire(db);
+            enquire.set_query(
+                Xapian::Query(Xapian::Query::OP_AND_NOT, Xapian::Query(term), scope.hidden));
+            if (enquire.get_mset(0, 1).empty()) continue;
+            pb::Suggestion sug;
+            sug.set_hashtag(term.substr(org_prefix.size()));
+            found[2].push_back(std::move(sug));
+          }
+        }
+        // Best of each kind first, then the second of each, and so on.
+        pb::SuggestResponse resp;
+        for (size_t i = 0; resp.suggestions_size() < max; ++i) {
+          bool any = false;
+          for (auto& kind : found) {
+            if (i < kind.size() && resp.suggestions_size() < max) {
+              *resp.add_suggestions() = kind[i];
+              any = true;
+            }
+          }
+          if (!any) break;
+        }
+        return resp;
+      });
 }
 
 // ---- Rebuild ----------------------------------------------------------------
