@@ -132,10 +132,11 @@ absl::Status Feed::CheckRate(uint64_t user_id) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Feed::Viewer> Feed::LoadViewer(const TokenClaims& caller, bool with_mutes) {
+absl::StatusOr<Feed::Viewer> Feed::LoadViewer(const Caller& caller, bool with_mutes) {
   Viewer v;
   v.id = caller.user_id();
   v.org_id = caller.org_id();
+  v.deadline = caller.deadline;
   std::string prefix = U64Key(v.id);
   std::unique_ptr<rocksdb::Iterator> it(db_->raw()->NewIterator({}, blocks_));
   for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix); it->Next()) {
@@ -167,7 +168,7 @@ absl::StatusOr<Feed::Viewer> Feed::LoadViewer(const TokenClaims& caller, bool wi
 }
 
 // Another person the caller may act on: same org, active. Others are NOT_FOUND.
-absl::StatusOr<Person> Feed::RequirePeer(const TokenClaims& caller, uint64_t user_id) {
+absl::StatusOr<Person> Feed::RequirePeer(const Caller& caller, uint64_t user_id) {
   if (user_id == 0) return status::Required("user_id");
   auto person = directory_->GetOne(user_id);
   if (!person.ok()) return person.status();
@@ -179,7 +180,7 @@ absl::StatusOr<Person> Feed::RequirePeer(const TokenClaims& caller, uint64_t use
 
 // The caller as identity knows them now: a suspended person's token keeps
 // verifying until it expires, but they may not write.
-absl::StatusOr<Person> Feed::RequireActiveSelf(const TokenClaims& caller) {
+absl::StatusOr<Person> Feed::RequireActiveSelf(const Caller& caller) {
   auto me = directory_->GetOne(caller.user_id());
   if (!me.ok()) return me.status();
   if (!me->active) return absl::PermissionDeniedError("your account is not active");
@@ -364,6 +365,8 @@ absl::StatusOr<std::vector<pb::Post>> Feed::Hydrate(const Viewer& viewer,
       p.set_viewer_has_liked(cstatuses[3 * n + 2].ok());
     }
   }
+  FeedPeers::ByShard<pb::GetPostCountsRequest> count_calls;
+  std::vector<const std::vector<size_t>*> count_indexes;
   for (auto& [shard, indexes] : remote) {
     if (options_.peers == nullptr || shard >= options_.shards.count()) {
       for (size_t i : indexes) keep[i] = false;
@@ -372,22 +375,26 @@ absl::StatusOr<std::vector<pb::Post>> Feed::Hydrate(const Viewer& viewer,
     pb::GetPostCountsRequest creq;
     creq.set_viewer_user_id(viewer.id);
     for (size_t i : indexes) creq.add_post_ids(visible[i].id());
-    pb::GetPostCountsResponse cresp;
-    grpc::Status st = options_.peers->Internal(shard)->GetPostCounts(
-        options_.peers->ServiceContext().get(), creq, &cresp);
-    if (!st.ok()) return status::FromGrpc(st);
-    absl::flat_hash_map<uint64_t, const pb::PostCounts*> by_id;
-    for (const auto& c : cresp.counts()) by_id[c.post_id()] = &c;
-    for (size_t i : indexes) {
-      auto it = by_id.find(visible[i].id());
-      if (it == by_id.end()) {
-        keep[i] = false;  // deleted on its home shard
-        continue;
+    count_calls.emplace_back(shard, std::move(creq));
+    count_indexes.push_back(&indexes);
+  }
+  if (!count_calls.empty()) {
+    auto counts = options_.peers->GetPostCounts(count_calls, PeerDeadline(viewer.deadline));
+    if (!counts.ok()) return counts.status();
+    for (size_t call = 0; call < counts->size(); ++call) {
+      absl::flat_hash_map<uint64_t, const pb::PostCounts*> by_id;
+      for (const auto& c : (*counts)[call].counts()) by_id[c.post_id()] = &c;
+      for (size_t i : *count_indexes[call]) {
+        auto it = by_id.find(visible[i].id());
+        if (it == by_id.end()) {
+          keep[i] = false;  // deleted on its home shard
+          continue;
+        }
+        visible[i].set_like_count(it->second->like_count());
+        visible[i].set_comment_count(it->second->comment_count());
+        visible[i].set_viewer_has_liked(it->second->viewer_has_liked());
+        visible[i].set_accepted_comment_id(it->second->accepted_comment_id());
       }
-      visible[i].set_like_count(it->second->like_count());
-      visible[i].set_comment_count(it->second->comment_count());
-      visible[i].set_viewer_has_liked(it->second->viewer_has_liked());
-      visible[i].set_accepted_comment_id(it->second->accepted_comment_id());
     }
   }
   std::vector<pb::Post> result;
@@ -407,41 +414,46 @@ absl::Status Feed::RequireLocal(uint64_t user_id) const {
 
 int32_t Feed::ShardOfId(uint64_t id) const { return static_cast<int32_t>(ids::Split(id).node_id); }
 
-absl::StatusOr<std::vector<pb::Post>> Feed::PullRemote(int32_t shard, uint64_t viewer,
-                                                       const std::vector<uint64_t>& authors,
-                                                       const std::vector<uint64_t>& groups,
-                                                       uint64_t before, size_t max) {
-  std::vector<pb::Post> out;
-  if (options_.peers == nullptr) return absl::InternalError("no peers for a remote author");
+pb::PullPostsRequest Feed::PullRequest(uint64_t viewer, const std::vector<uint64_t>& authors,
+                                       const std::vector<uint64_t>& groups, uint64_t before,
+                                       size_t max) {
   pb::PullPostsRequest req;
   req.set_viewer_user_id(viewer);
   for (uint64_t a : authors) req.add_author_ids(a);
   for (uint64_t g : groups) req.add_group_ids(g);
   req.set_before_post_id(before);
   req.set_max_posts(static_cast<int32_t>(std::min<size_t>(max, kMaxPullPosts)));
-  pb::PullPostsResponse resp;
-  grpc::Status st = options_.peers->Internal(shard)->PullPosts(
-      options_.peers->ServiceContext().get(), req, &resp);
-  if (!st.ok()) return status::FromGrpc(st);
+  return req;
+}
+
+absl::StatusOr<std::vector<std::vector<pb::Post>>> Feed::PullRemote(
+    const FeedPeers::ByShard<pb::PullPostsRequest>& requests, absl::Time deadline) {
+  std::vector<std::vector<pb::Post>> out(requests.size());
+  if (requests.empty()) return out;
+  if (options_.peers == nullptr) return absl::InternalError("no peers for a remote author");
+  auto responses = options_.peers->PullPosts(requests, PeerDeadline(deadline));
+  if (!responses.ok()) return responses.status();
   rocksdb::WriteBatch batch;
-  for (const auto& p : resp.posts()) {
-    if (ShardOfId(p.id()) == options_.shards.self()) {
-      // Homed here: the original is authoritative (a copy from another shard
-      // lacks the accepted answer, and may outlive a delete).
-      auto original = db_->Get(posts_, U64Key(p.id()));
-      if (!original.ok()) return original.status();
-      if (original->has_value()) out.push_back(p);
-      continue;
+  for (size_t r = 0; r < responses->size(); ++r) {
+    for (const auto& p : (*responses)[r].posts()) {
+      if (ShardOfId(p.id()) == options_.shards.self()) {
+        // Homed here: the original is authoritative (a copy from another shard
+        // lacks the accepted answer, and may outlive a delete).
+        auto original = db_->Get(posts_, U64Key(p.id()));
+        if (!original.ok()) return original.status();
+        if (original->has_value()) out[r].push_back(p);
+        continue;
+      }
+      batch.Put(posts_, U64Key(p.id()), p.SerializeAsString());
+      out[r].push_back(p);
     }
-    batch.Put(posts_, U64Key(p.id()), p.SerializeAsString());
-    out.push_back(p);
   }
   absl::Status s = db_->Write(&batch);
   if (!s.ok()) return s;
   return out;
 }
 
-absl::StatusOr<std::vector<Feed::Candidate>> Feed::NewestOf(uint64_t viewer,
+absl::StatusOr<std::vector<Feed::Candidate>> Feed::NewestOf(uint64_t viewer, absl::Time deadline,
                                                             const std::vector<uint64_t>& authors,
                                                             const std::vector<uint64_t>& groups,
                                                             uint64_t before, size_t max,
@@ -483,21 +495,29 @@ absl::StatusOr<std::vector<Feed::Candidate>> Feed::NewestOf(uint64_t viewer,
     next_of(is_group ? group : author, is_group, id);
   }
   if (!heap.empty()) *more = true;
-  // Sources on other shards: one PullPosts per shard (per 1,000 sources).
+  // Sources on other shards: one PullPosts per shard (per 1,000 sources), all
+  // at once.
+  FeedPeers::ByShard<pb::PullPostsRequest> pulls;
+  std::vector<bool> pull_is_group;
   for (auto& [shard, lists] : remote) {
     for (bool is_group : {false, true}) {
       const std::vector<uint64_t>& list = is_group ? lists.second : lists.first;
       for (size_t start = 0; start < list.size(); start += kMaxPullAuthors) {
         std::vector<uint64_t> chunk(list.begin() + start,
                                     list.begin() + std::min(list.size(), start + kMaxPullAuthors));
-        auto posts = is_group ? PullRemote(shard, viewer, {}, chunk, before, max)
-                              : PullRemote(shard, viewer, chunk, {}, before, max);
-        if (!posts.ok()) return posts.status();
-        if (posts->size() >= max) *more = true;
-        for (const auto& p : *posts) {
-          out.push_back({p.id(), p.author().id(), is_group ? p.group().id() : 0});
-        }
+        pulls.emplace_back(shard, is_group ? PullRequest(viewer, {}, chunk, before, max)
+                                           : PullRequest(viewer, chunk, {}, before, max));
+        pull_is_group.push_back(is_group);
       }
+    }
+  }
+  auto pulled = PullRemote(pulls, deadline);
+  if (!pulled.ok()) return pulled.status();
+  for (size_t r = 0; r < pulled->size(); ++r) {
+    const std::vector<pb::Post>& posts = (*pulled)[r];
+    if (posts.size() >= max) *more = true;
+    for (const auto& p : posts) {
+      out.push_back({p.id(), p.author().id(), pull_is_group[r] ? p.group().id() : 0});
     }
   }
   // Newest first, one candidate per post (a group post may come through its
@@ -515,7 +535,7 @@ absl::StatusOr<std::vector<Feed::Candidate>> Feed::NewestOf(uint64_t viewer,
   return out;
 }
 
-absl::Status Feed::ParseBody(const TokenClaims& caller, const std::string& body,
+absl::Status Feed::ParseBody(const Caller& caller, const std::string& body,
                              google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions,
                              google::protobuf::RepeatedPtrField<std::string>* hashtags) {
   auto length = text::Utf8Length(body);
@@ -766,10 +786,11 @@ absl::Status Feed::Backfill(uint64_t owner, uint64_t author) {
       entries.push_back({id, author, 0});
     }
   } else {
-    auto posts = PullRemote(options_.shards.ShardOf(author), owner, {author}, {}, 0,
-                            options_.follow_backfill);
+    auto posts = PullRemote({{options_.shards.ShardOf(author),
+                              PullRequest(owner, {author}, {}, 0, options_.follow_backfill)}},
+                            absl::InfiniteFuture());
     if (!posts.ok()) return posts.status();
-    for (const auto& p : *posts) entries.push_back({p.id(), author, 0});
+    for (const auto& p : (*posts)[0]) entries.push_back({p.id(), author, 0});
   }
   const bool complete = entries.size() < options_.follow_backfill;
   return BackfillEntries(owner, marker, expected, entries, complete);
@@ -790,9 +811,11 @@ absl::Status Feed::BackfillGroup(uint64_t owner, uint64_t group) {
       entries.push_back({id, author, group});
     }
   } else {
-    auto posts = PullRemote(ShardOfId(group), owner, {}, {group}, 0, options_.follow_backfill);
+    auto posts = PullRemote(
+        {{ShardOfId(group), PullRequest(owner, {}, {group}, 0, options_.follow_backfill)}},
+        absl::InfiniteFuture());
     if (!posts.ok()) return posts.status();
-    for (const auto& p : *posts) entries.push_back({p.id(), p.author().id(), group});
+    for (const auto& p : (*posts)[0]) entries.push_back({p.id(), p.author().id(), group});
   }
   const bool complete = entries.size() < options_.follow_backfill;
   return BackfillEntries(owner, marker, expected, entries, complete);
@@ -829,7 +852,7 @@ absl::Status Feed::BackfillEntries(uint64_t owner, const std::string& marker,
   return TrimHomes({owner});
 }
 
-absl::Status Feed::Follow(const TokenClaims& caller, uint64_t user_id) {
+absl::Status Feed::Follow(const Caller& caller, uint64_t user_id) {
   absl::Status local = RequireLocal(caller.user_id());
   if (!local.ok()) return local;
   if (user_id == caller.user_id()) {
@@ -863,7 +886,7 @@ absl::Status Feed::Follow(const TokenClaims& caller, uint64_t user_id) {
   return s;
 }
 
-absl::Status Feed::Unfollow(const TokenClaims& caller, uint64_t user_id) {
+absl::Status Feed::Unfollow(const Caller& caller, uint64_t user_id) {
   if (user_id == 0) return status::Required("user_id");
   std::lock_guard<std::mutex> lock(graph_mu_);
   auto order = EdgeOrder(caller.user_id(), user_id);
@@ -876,7 +899,7 @@ absl::Status Feed::Unfollow(const TokenClaims& caller, uint64_t user_id) {
   return Commit(&batch, {e});
 }
 
-absl::Status Feed::Block(const TokenClaims& caller, uint64_t user_id) {
+absl::Status Feed::Block(const Caller& caller, uint64_t user_id) {
   if (user_id == caller.user_id()) {
     return absl::InvalidArgumentError("user_id: you cannot block yourself");
   }
@@ -892,7 +915,7 @@ absl::Status Feed::Block(const TokenClaims& caller, uint64_t user_id) {
   return Commit(&batch, {e});
 }
 
-absl::Status Feed::Unblock(const TokenClaims& caller, uint64_t user_id) {
+absl::Status Feed::Unblock(const Caller& caller, uint64_t user_id) {
   if (user_id == 0) return status::Required("user_id");
   std::lock_guard<std::mutex> lock(graph_mu_);
   if (!(BlockFlags(caller.user_id(), user_id) & kIBlocked)) return absl::OkStatus();
@@ -904,7 +927,7 @@ absl::Status Feed::Unblock(const TokenClaims& caller, uint64_t user_id) {
   return Commit(&batch, {e});
 }
 
-absl::Status Feed::Mute(const TokenClaims& caller, uint64_t user_id) {
+absl::Status Feed::Mute(const Caller& caller, uint64_t user_id) {
   if (user_id == caller.user_id()) return absl::InvalidArgumentError("user_id: yourself");
   auto target = RequirePeer(caller, user_id);
   if (!target.ok()) return target.status();
@@ -913,7 +936,7 @@ absl::Status Feed::Mute(const TokenClaims& caller, uint64_t user_id) {
   return db_->Write(&batch);
 }
 
-absl::Status Feed::Unmute(const TokenClaims& caller, uint64_t user_id) {
+absl::Status Feed::Unmute(const Caller& caller, uint64_t user_id) {
   if (user_id == 0) return status::Required("user_id");
   rocksdb::WriteBatch batch;
   batch.Delete(mutes_, U64Key(caller.user_id(), user_id));
@@ -960,7 +983,7 @@ static absl::StatusOr<Response> ListEdges(storage::Db* db, rocksdb::ColumnFamily
 // Followers or following of a person (the caller by default). Blocks hide
 // people both ways: a blocked person's lists, and them in any list.
 template <typename Response, typename Request>
-absl::StatusOr<Response> Feed::ListGraph(const TokenClaims& caller, const Request& req,
+absl::StatusOr<Response> Feed::ListGraph(const Caller& caller, const Request& req,
                                          rocksdb::ColumnFamilyHandle* index) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
@@ -978,12 +1001,12 @@ absl::StatusOr<Response> Feed::ListGraph(const TokenClaims& caller, const Reques
                              viewer->blocked);
 }
 
-absl::StatusOr<pb::ListFollowersResponse> Feed::ListFollowers(const TokenClaims& caller,
+absl::StatusOr<pb::ListFollowersResponse> Feed::ListFollowers(const Caller& caller,
                                                               const pb::ListFollowersRequest& req) {
   return ListGraph<pb::ListFollowersResponse>(caller, req, followers_idx_);
 }
 
-absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const TokenClaims& caller,
+absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const Caller& caller,
                                                               const pb::ListFollowingRequest& req) {
   return ListGraph<pb::ListFollowingResponse>(caller, req, following_idx_);
 }
@@ -991,8 +1014,7 @@ absl::StatusOr<pb::ListFollowingResponse> Feed::ListFollowing(const TokenClaims&
 // ---------------------------------------------------------------------------
 // Posts
 
-absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
-                                          const pb::CreatePostRequest& req) {
+absl::StatusOr<pb::Post> Feed::CreatePost(const Caller& caller, const pb::CreatePostRequest& req) {
   pb::Post post;
   switch (req.kind()) {
     case common::v1::POST_KIND_UNSPECIFIED:
@@ -1124,7 +1146,7 @@ absl::StatusOr<pb::Post> Feed::CreatePost(const TokenClaims& caller,
   return post;
 }
 
-absl::StatusOr<pb::Post> Feed::GetPost(const TokenClaims& caller, uint64_t post_id) {
+absl::StatusOr<pb::Post> Feed::GetPost(const Caller& caller, uint64_t post_id) {
   if (post_id == 0) return status::Required("post_id");
   auto viewer = LoadViewer(caller, false);
   if (!viewer.ok()) return viewer.status();
@@ -1134,7 +1156,7 @@ absl::StatusOr<pb::Post> Feed::GetPost(const TokenClaims& caller, uint64_t post_
   return std::move((*posts)[0]);
 }
 
-absl::Status Feed::DeletePost(const TokenClaims& caller, uint64_t post_id) {
+absl::Status Feed::DeletePost(const Caller& caller, uint64_t post_id) {
   if (post_id == 0) return status::Required("post_id");
   auto post = ReadPost(post_id);
   if (!post.ok()) return post.status();
@@ -1245,7 +1267,7 @@ absl::StatusOr<pb::Comment> Feed::RequireComment(const Viewer& viewer, uint64_t 
   return c;
 }
 
-absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
+absl::StatusOr<pb::Comment> Feed::CreateComment(const Caller& caller,
                                                 const pb::CreateCommentRequest& req) {
   if (req.post_id() == 0) return status::Required("post_id");
   auto viewer = LoadViewer(caller, false);
@@ -1323,7 +1345,7 @@ absl::StatusOr<pb::Comment> Feed::CreateComment(const TokenClaims& caller,
   return comment;
 }
 
-absl::Status Feed::DeleteComment(const TokenClaims& caller, uint64_t comment_id) {
+absl::Status Feed::DeleteComment(const Caller& caller, uint64_t comment_id) {
   auto viewer = LoadViewer(caller, false);
   if (!viewer.ok()) return viewer.status();
   pb::Post post;
@@ -1378,7 +1400,7 @@ absl::Status Feed::DeleteComment(const TokenClaims& caller, uint64_t comment_id)
   return Commit(&batch, {e});
 }
 
-absl::StatusOr<pb::GetThreadResponse> Feed::GetThread(const TokenClaims& caller,
+absl::StatusOr<pb::GetThreadResponse> Feed::GetThread(const Caller& caller,
                                                       const pb::GetThreadRequest& req) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
@@ -1436,7 +1458,7 @@ absl::StatusOr<Feed::CommentPageResult> Feed::CommentPage(const Viewer& viewer,
   return out;
 }
 
-absl::StatusOr<pb::ListRepliesResponse> Feed::ListReplies(const TokenClaims& caller,
+absl::StatusOr<pb::ListRepliesResponse> Feed::ListReplies(const Caller& caller,
                                                           const pb::ListRepliesRequest& req) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
@@ -1454,7 +1476,7 @@ absl::StatusOr<pb::ListRepliesResponse> Feed::ListReplies(const TokenClaims& cal
   return resp;
 }
 
-absl::Status Feed::LikePost(const TokenClaims& caller, uint64_t post_id, bool like) {
+absl::Status Feed::LikePost(const Caller& caller, uint64_t post_id, bool like) {
   auto viewer = LoadViewer(caller, false);
   if (!viewer.ok()) return viewer.status();
   if (post_id == 0) return status::Required("post_id");
@@ -1464,7 +1486,7 @@ absl::Status Feed::LikePost(const TokenClaims& caller, uint64_t post_id, bool li
   return SetLike(caller, post_id, 0, (*posts)[0].author().id(), (*posts)[0].group().id(), like);
 }
 
-absl::Status Feed::LikeComment(const TokenClaims& caller, uint64_t comment_id, bool like) {
+absl::Status Feed::LikeComment(const Caller& caller, uint64_t comment_id, bool like) {
   auto viewer = LoadViewer(caller, false);
   if (!viewer.ok()) return viewer.status();
   pb::Post post;
@@ -1475,7 +1497,7 @@ absl::Status Feed::LikeComment(const TokenClaims& caller, uint64_t comment_id, b
 
 // Likes (or unlikes) a readable post, or one of its comments when comment_id
 // is set. Idempotent: only a change of state writes, counts and emits.
-absl::Status Feed::SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t comment_id,
+absl::Status Feed::SetLike(const Caller& caller, uint64_t post_id, uint64_t comment_id,
                            uint64_t content_author, uint64_t group_id, bool like) {
   auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
@@ -1511,7 +1533,7 @@ absl::Status Feed::SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t
 // Timelines
 
 absl::StatusOr<pb::ListUserTimelineResponse> Feed::ListUserTimeline(
-    const TokenClaims& caller, const pb::ListUserTimelineRequest& req) {
+    const Caller& caller, const pb::ListUserTimelineRequest& req) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
   auto token = DecodeToken(req.page_token(), "u");
@@ -1559,7 +1581,7 @@ absl::StatusOr<uint64_t> Feed::FillPage(
 }
 
 absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
-    const TokenClaims& caller, const pb::ListHomeTimelineRequest& req) {
+    const Caller& caller, const pb::ListHomeTimelineRequest& req) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
   auto token = DecodeToken(req.page_token(), "hp");
@@ -1627,7 +1649,8 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
       }
       if (!heavy_accepted.empty() || !heavy_groups.empty()) {
         bool heavy_more = false;
-        auto pulled = NewestOf(owner, heavy_accepted, heavy_groups, cursor, need, &heavy_more);
+        auto pulled = NewestOf(owner, viewer->deadline, heavy_accepted, heavy_groups, cursor, need,
+                               &heavy_more);
         if (!pulled.ok()) return pulled.status();
         for (const Candidate& c : *pulled) {
           if (c.id > horizon) candidates.push_back(c);
@@ -1687,8 +1710,8 @@ absl::StatusOr<pb::ListHomeTimelineResponse> Feed::ListHomeTimeline(
     more = false;
     while (resp.posts_size() < *size) {
       bool source_more = false;
-      auto candidates =
-          NewestOf(owner, authors, groups, cursor, want - resp.posts_size(), &source_more);
+      auto candidates = NewestOf(owner, viewer->deadline, authors, groups, cursor,
+                                 want - resp.posts_size(), &source_more);
       if (!candidates.ok()) return candidates.status();
       if (candidates->empty()) break;
       std::vector<uint64_t> ids;
@@ -1792,14 +1815,16 @@ absl::Status Feed::FanOutPost(const ev::Event& event, HomeWriter* out) {
   const pb::Post copy = PostFromEvent(event);
   const auto deliver = [&](std::vector<uint64_t>& people) -> absl::Status {
     auto remote = SplitByShard(people);
+    FeedPeers::ByShard<pb::DeliverTimelineEntriesRequest> deliveries;
     for (auto& [shard, recipients] : remote) {
       pb::DeliverTimelineEntriesRequest req;
       *req.mutable_post() = copy;
       for (uint64_t r : recipients) req.add_recipient_user_ids(r);
-      pb::DeliverTimelineEntriesResponse resp;
-      grpc::Status st = options_.peers->Internal(shard)->DeliverTimelineEntries(
-          options_.peers->ServiceContext().get(), req, &resp);
-      if (!st.ok()) return status::FromGrpc(st);
+      deliveries.emplace_back(shard, std::move(req));
+    }
+    if (!deliveries.empty()) {
+      absl::Status s = options_.peers->DeliverTimelineEntries(deliveries, PeerDeadline());
+      if (!s.ok()) return s;
     }
     return out->Add(pc.post_id(), author, group, people);
   };
@@ -1857,15 +1882,17 @@ absl::Status Feed::FanOutDelete(const ev::Event& event) {
   };
   absl::Status s = audience([&](std::vector<uint64_t>& followers) -> absl::Status {
     auto remote = SplitByShard(followers);
+    FeedPeers::ByShard<pb::RemoveTimelineEntriesRequest> removals;
     for (auto& [shard, recipients] : remote) {
       pb::RemoveTimelineEntriesRequest req;
       req.set_post_id(pd.post_id());
       for (uint64_t r : recipients) req.add_recipient_user_ids(r);
-      pb::RemoveTimelineEntriesResponse resp;
-      grpc::Status st = options_.peers->Internal(shard)->RemoveTimelineEntries(
-          options_.peers->ServiceContext().get(), req, &resp);
-      if (!st.ok()) return status::FromGrpc(st);
+      removals.emplace_back(shard, std::move(req));
       told.insert(shard);
+    }
+    if (!removals.empty()) {
+      absl::Status s = options_.peers->RemoveTimelineEntries(removals, PeerDeadline());
+      if (!s.ok()) return s;
     }
     rocksdb::WriteBatch batch;
     for (uint64_t f : followers) batch.Delete(home_, DescKey(f, pd.post_id()));
@@ -1873,16 +1900,15 @@ absl::Status Feed::FanOutDelete(const ev::Event& event) {
   });
   if (!s.ok()) return s;
   // Shards without followers may hold a copy pulled by a reader: drop it there too.
+  FeedPeers::ByShard<pb::RemoveTimelineEntriesRequest> copies;
   for (int32_t shard = 0; shard < options_.shards.count(); ++shard) {
     if (shard == options_.shards.self() || told.contains(shard)) continue;
     pb::RemoveTimelineEntriesRequest req;
     req.set_post_id(pd.post_id());
-    pb::RemoveTimelineEntriesResponse resp;
-    grpc::Status st = options_.peers->Internal(shard)->RemoveTimelineEntries(
-        options_.peers->ServiceContext().get(), req, &resp);
-    if (!st.ok()) return status::FromGrpc(st);
+    copies.emplace_back(shard, std::move(req));
   }
-  return absl::OkStatus();
+  if (copies.empty()) return absl::OkStatus();
+  return options_.peers->RemoveTimelineEntries(copies, PeerDeadline());
 }
 
 std::unique_ptr<storage::Dispatcher> Feed::NewFanOutDispatcher() {
@@ -2183,11 +2209,9 @@ absl::Status Feed::CatchUpFollowers() {
         pb::DeliverTimelineEntriesRequest req;
         *req.mutable_post() = **post;
         req.add_recipient_user_ids(follower);
-        pb::DeliverTimelineEntriesResponse resp;
-        grpc::Status st =
-            options_.peers->Internal(options_.shards.ShardOf(follower))
-                ->DeliverTimelineEntries(options_.peers->ServiceContext().get(), req, &resp);
-        if (!st.ok()) return status::FromGrpc(st);
+        absl::Status s = options_.peers->DeliverTimelineEntries(
+            {{options_.shards.ShardOf(follower), std::move(req)}}, PeerDeadline());
+        if (!s.ok()) return s;
       }
     }
     rocksdb::WriteBatch batch;
@@ -2236,8 +2260,8 @@ absl::StatusOr<pb::PullPostsResponse> Feed::PullPosts(const pb::PullPostsRequest
   // Posts the viewer may not read do not count towards max_posts.
   while (static_cast<size_t>(resp.posts_size()) < max) {
     bool more = false;
-    auto ids =
-        NewestOf(req.viewer_user_id(), authors, groups, cursor, max - resp.posts_size(), &more);
+    auto ids = NewestOf(req.viewer_user_id(), absl::InfiniteFuture(), authors, groups, cursor,
+                        max - resp.posts_size(), &more);
     if (!ids.ok()) return ids.status();
     if (ids->empty()) break;
     cursor = ids->back().id;

@@ -25,7 +25,7 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "feed/src/peers.h"
+#include "feed/src/feed_peers.h"
 #include "parley/common/v1/auth.pb.h"
 #include "parley/directory/directory.h"
 #include "parley/events/v1/events.pb.h"
@@ -71,6 +71,22 @@ inline constexpr int32_t kDefaultSnapshotPageSize = 500;
 inline constexpr int32_t kMaxSnapshotPageSize = 1000;
 inline constexpr size_t kMaxSnapshotScan = 10000;
 
+// Who calls, and until when: the adapter passes the gRPC deadline, so that
+// calls to other shards on the caller's behalf give up when the caller would
+// (and after kPeerTimeout at most). Built implicitly from the claims alone
+// (no deadline of the caller's own) for in-process callers and tests.
+struct Caller {
+  Caller(const TokenClaims& claims,  // NOLINT(google-explicit-constructor)
+         absl::Time deadline = absl::InfiniteFuture())
+      : claims(claims), deadline(deadline) {}
+  uint64_t user_id() const { return claims.user_id(); }
+  uint64_t org_id() const { return claims.org_id(); }
+  const std::string& org_domain() const { return claims.org_domain(); }
+
+  const TokenClaims& claims;
+  const absl::Time deadline;
+};
+
 struct FeedOptions {
   shard::ShardMap shards = shard::ShardMap::Single();
   // Materialized home timeline entries kept per person (the hot head).
@@ -86,7 +102,7 @@ struct FeedOptions {
   // Posts plus comments per person per minute (a token bucket with this burst).
   int32_t writes_per_minute = 60;
   // The other shards (null with one shard). Not owned.
-  Peers* peers = nullptr;
+  FeedPeers* peers = nullptr;
   // The clock for rate limits.
   std::function<absl::Time()> now = [] { return absl::Now(); };
 };
@@ -106,71 +122,68 @@ class Feed {
   const FeedOptions& options() const { return options_; }
 
   // --- Graph ---
-  absl::Status Follow(const TokenClaims& caller, uint64_t user_id);
-  absl::Status Unfollow(const TokenClaims& caller, uint64_t user_id);
-  absl::StatusOr<pb::ListFollowersResponse> ListFollowers(const TokenClaims& caller,
+  absl::Status Follow(const Caller& caller, uint64_t user_id);
+  absl::Status Unfollow(const Caller& caller, uint64_t user_id);
+  absl::StatusOr<pb::ListFollowersResponse> ListFollowers(const Caller& caller,
                                                           const pb::ListFollowersRequest& req);
-  absl::StatusOr<pb::ListFollowingResponse> ListFollowing(const TokenClaims& caller,
+  absl::StatusOr<pb::ListFollowingResponse> ListFollowing(const Caller& caller,
                                                           const pb::ListFollowingRequest& req);
-  absl::Status Block(const TokenClaims& caller, uint64_t user_id);
-  absl::Status Unblock(const TokenClaims& caller, uint64_t user_id);
-  absl::Status Mute(const TokenClaims& caller, uint64_t user_id);
-  absl::Status Unmute(const TokenClaims& caller, uint64_t user_id);
+  absl::Status Block(const Caller& caller, uint64_t user_id);
+  absl::Status Unblock(const Caller& caller, uint64_t user_id);
+  absl::Status Mute(const Caller& caller, uint64_t user_id);
+  absl::Status Unmute(const Caller& caller, uint64_t user_id);
 
   // --- Posts, comments, likes ---
-  absl::StatusOr<pb::Post> CreatePost(const TokenClaims& caller, const pb::CreatePostRequest& req);
-  absl::StatusOr<pb::Post> GetPost(const TokenClaims& caller, uint64_t post_id);
-  absl::Status DeletePost(const TokenClaims& caller, uint64_t post_id);
-  absl::StatusOr<pb::GetThreadResponse> GetThread(const TokenClaims& caller,
+  absl::StatusOr<pb::Post> CreatePost(const Caller& caller, const pb::CreatePostRequest& req);
+  absl::StatusOr<pb::Post> GetPost(const Caller& caller, uint64_t post_id);
+  absl::Status DeletePost(const Caller& caller, uint64_t post_id);
+  absl::StatusOr<pb::GetThreadResponse> GetThread(const Caller& caller,
                                                   const pb::GetThreadRequest& req);
-  absl::StatusOr<pb::ListRepliesResponse> ListReplies(const TokenClaims& caller,
+  absl::StatusOr<pb::ListRepliesResponse> ListReplies(const Caller& caller,
                                                       const pb::ListRepliesRequest& req);
-  absl::StatusOr<pb::Comment> CreateComment(const TokenClaims& caller,
+  absl::StatusOr<pb::Comment> CreateComment(const Caller& caller,
                                             const pb::CreateCommentRequest& req);
-  absl::Status DeleteComment(const TokenClaims& caller, uint64_t comment_id);
-  absl::Status LikePost(const TokenClaims& caller, uint64_t post_id, bool like);
-  absl::Status LikeComment(const TokenClaims& caller, uint64_t comment_id, bool like);
+  absl::Status DeleteComment(const Caller& caller, uint64_t comment_id);
+  absl::Status LikePost(const Caller& caller, uint64_t post_id, bool like);
+  absl::Status LikeComment(const Caller& caller, uint64_t comment_id, bool like);
 
   // --- Timelines ---
   absl::StatusOr<pb::ListHomeTimelineResponse> ListHomeTimeline(
-      const TokenClaims& caller, const pb::ListHomeTimelineRequest& req);
+      const Caller& caller, const pb::ListHomeTimelineRequest& req);
   absl::StatusOr<pb::ListUserTimelineResponse> ListUserTimeline(
-      const TokenClaims& caller, const pb::ListUserTimelineRequest& req);
+      const Caller& caller, const pb::ListUserTimelineRequest& req);
   absl::StatusOr<pb::ListGroupTimelineResponse> ListGroupTimeline(
-      const TokenClaims& caller, const pb::ListGroupTimelineRequest& req);
+      const Caller& caller, const pb::ListGroupTimelineRequest& req);
 
   // --- Groups (groups.cc). A group lives on the shard its id names (its
   // home): the record, the membership and the group's post index. Each
   // member's shard keeps its half (my groups), applied from the home's events.
-  absl::StatusOr<pb::Group> CreateGroup(const TokenClaims& caller,
-                                        const pb::CreateGroupRequest& req);
-  absl::StatusOr<pb::Group> GetGroup(const TokenClaims& caller, uint64_t group_id);
-  absl::StatusOr<pb::Group> UpdateGroup(const TokenClaims& caller,
-                                        const pb::UpdateGroupRequest& req);
-  absl::StatusOr<pb::Group> ArchiveGroup(const TokenClaims& caller, uint64_t group_id);
-  absl::StatusOr<pb::Group> JoinGroup(const TokenClaims& caller, uint64_t group_id);
-  absl::Status RequestToJoinGroup(const TokenClaims& caller, uint64_t group_id);
-  absl::Status AnswerJoinRequest(const TokenClaims& caller, uint64_t group_id, uint64_t user_id,
+  absl::StatusOr<pb::Group> CreateGroup(const Caller& caller, const pb::CreateGroupRequest& req);
+  absl::StatusOr<pb::Group> GetGroup(const Caller& caller, uint64_t group_id);
+  absl::StatusOr<pb::Group> UpdateGroup(const Caller& caller, const pb::UpdateGroupRequest& req);
+  absl::StatusOr<pb::Group> ArchiveGroup(const Caller& caller, uint64_t group_id);
+  absl::StatusOr<pb::Group> JoinGroup(const Caller& caller, uint64_t group_id);
+  absl::Status RequestToJoinGroup(const Caller& caller, uint64_t group_id);
+  absl::Status AnswerJoinRequest(const Caller& caller, uint64_t group_id, uint64_t user_id,
                                  bool approve);
-  absl::Status InviteToGroup(const TokenClaims& caller, uint64_t group_id, uint64_t user_id);
-  absl::Status LeaveGroup(const TokenClaims& caller, uint64_t group_id);
-  absl::Status RemoveGroupMember(const TokenClaims& caller, uint64_t group_id, uint64_t user_id);
-  absl::Status PromoteGroupMember(const TokenClaims& caller, uint64_t group_id, uint64_t user_id);
+  absl::Status InviteToGroup(const Caller& caller, uint64_t group_id, uint64_t user_id);
+  absl::Status LeaveGroup(const Caller& caller, uint64_t group_id);
+  absl::Status RemoveGroupMember(const Caller& caller, uint64_t group_id, uint64_t user_id);
+  absl::Status PromoteGroupMember(const Caller& caller, uint64_t group_id, uint64_t user_id);
   absl::StatusOr<pb::ListGroupMembersResponse> ListGroupMembers(
-      const TokenClaims& caller, const pb::ListGroupMembersRequest& req);
-  absl::StatusOr<pb::ListMyGroupsResponse> ListMyGroups(const TokenClaims& caller,
+      const Caller& caller, const pb::ListGroupMembersRequest& req);
+  absl::StatusOr<pb::ListMyGroupsResponse> ListMyGroups(const Caller& caller,
                                                         const pb::ListMyGroupsRequest& req);
-  absl::Status MuteGroup(const TokenClaims& caller, uint64_t group_id, bool mute);
+  absl::Status MuteGroup(const Caller& caller, uint64_t group_id, bool mute);
 
   // --- Questions and insights (groups.cc) ---
-  absl::StatusOr<pb::Post> AcceptAnswer(const TokenClaims& caller,
-                                        const pb::AcceptAnswerRequest& req);
+  absl::StatusOr<pb::Post> AcceptAnswer(const Caller& caller, const pb::AcceptAnswerRequest& req);
   absl::StatusOr<pb::ListMyOpenQuestionsResponse> ListMyOpenQuestions(
-      const TokenClaims& caller, const pb::ListMyOpenQuestionsRequest& req);
+      const Caller& caller, const pb::ListMyOpenQuestionsRequest& req);
   absl::StatusOr<pb::ListGroupUnansweredQuestionsResponse> ListGroupUnansweredQuestions(
-      const TokenClaims& caller, const pb::ListGroupUnansweredQuestionsRequest& req);
+      const Caller& caller, const pb::ListGroupUnansweredQuestionsRequest& req);
   absl::StatusOr<pb::ParticipationInsights> GetParticipationInsights(
-      const TokenClaims& caller, const pb::GetParticipationInsightsRequest& req);
+      const Caller& caller, const pb::GetParticipationInsightsRequest& req);
 
   // --- Internal ---
   // The fan-out worker: the outbox's "fanout" subscriber, calling FanOut.
@@ -224,13 +237,15 @@ class Feed {
     absl::flat_hash_set<uint64_t> muted_groups;
     // A person's page: private-group posts only for their author.
     bool own_private_groups_only = false;
+    // The caller's deadline, for calls to other shards while serving them.
+    absl::Time deadline = absl::InfiniteFuture();
   };
-  absl::StatusOr<Viewer> LoadViewer(const TokenClaims& caller, bool with_mutes);
+  absl::StatusOr<Viewer> LoadViewer(const Caller& caller, bool with_mutes);
   template <typename Response, typename Request>
-  absl::StatusOr<Response> ListGraph(const TokenClaims& caller, const Request& req,
+  absl::StatusOr<Response> ListGraph(const Caller& caller, const Request& req,
                                      rocksdb::ColumnFamilyHandle* index);
-  absl::StatusOr<Person> RequirePeer(const TokenClaims& caller, uint64_t user_id);
-  absl::StatusOr<Person> RequireActiveSelf(const TokenClaims& caller);
+  absl::StatusOr<Person> RequirePeer(const Caller& caller, uint64_t user_id);
+  absl::StatusOr<Person> RequireActiveSelf(const Caller& caller);
   absl::StatusOr<std::optional<pb::Post>> ReadPost(uint64_t post_id);
   bool Follows(uint64_t follower, uint64_t followee);
   // Writes (or removes) the halves of a follow edge that live on this shard.
@@ -266,12 +281,12 @@ class Feed {
                                              pb::Post* post);
 
   absl::Status CheckRate(uint64_t user_id);
-  absl::Status SetLike(const TokenClaims& caller, uint64_t post_id, uint64_t comment_id,
+  absl::Status SetLike(const Caller& caller, uint64_t post_id, uint64_t comment_id,
                        uint64_t content_author, uint64_t group_id, bool like);
   // Drops mentions of people who may not read `post` (a private group's non-members).
   void KeepReaders(const pb::Post& post,
                    google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions);
-  absl::Status ParseBody(const TokenClaims& caller, const std::string& body,
+  absl::Status ParseBody(const Caller& caller, const std::string& body,
                          google::protobuf::RepeatedPtrField<common::v1::UserRef>* mentions,
                          google::protobuf::RepeatedPtrField<std::string>* hashtags);
   absl::Status Commit(rocksdb::WriteBatch* batch, const std::vector<events::v1::Event>& events);
@@ -328,10 +343,13 @@ class Feed {
   absl::Status FanOutPost(const events::v1::Event& event, HomeWriter* out);
   // Posts of remote `authors` or `groups` (all on `shard`) older than
   // `before`, kept as local copies so that they hydrate like delivered ones.
-  absl::StatusOr<std::vector<pb::Post>> PullRemote(int32_t shard, uint64_t viewer,
-                                                   const std::vector<uint64_t>& authors,
-                                                   const std::vector<uint64_t>& groups,
-                                                   uint64_t before, size_t max);
+  // Each request goes to its shard, all in parallel; the posts come back in
+  // the requests' order.
+  absl::StatusOr<std::vector<std::vector<pb::Post>>> PullRemote(
+      const FeedPeers::ByShard<pb::PullPostsRequest>& requests, absl::Time deadline);
+  static pb::PullPostsRequest PullRequest(uint64_t viewer, const std::vector<uint64_t>& authors,
+                                          const std::vector<uint64_t>& groups, uint64_t before,
+                                          size_t max);
   // A timeline candidate: the post, its author, and the group it came
   // through (0 when it came through its author).
   struct Candidate {
@@ -341,7 +359,7 @@ class Feed {
   // Newest candidates older than `before` of `authors` and `groups` (any
   // shard), at most `max`, one per post; `more` tells whether a source may
   // have had more.
-  absl::StatusOr<std::vector<Candidate>> NewestOf(uint64_t viewer,
+  absl::StatusOr<std::vector<Candidate>> NewestOf(uint64_t viewer, absl::Time deadline,
                                                   const std::vector<uint64_t>& authors,
                                                   const std::vector<uint64_t>& groups,
                                                   uint64_t before, size_t max, bool* more);
@@ -362,14 +380,14 @@ class Feed {
   Membership GroupMembership(uint64_t group, uint64_t user);
   absl::StatusOr<std::optional<pb::Group>> ReadGroup(uint64_t group_id);
   // The group (homed here) if the caller's org has it; NOT_FOUND otherwise.
-  absl::StatusOr<pb::Group> RequireGroup(const TokenClaims& caller, uint64_t group_id);
+  absl::StatusOr<pb::Group> RequireGroup(const Caller& caller, uint64_t group_id);
   // Whether `viewer` may read the group's content (public, or a member).
   bool CanReadGroup(const pb::Group& group, const Membership& m) const;
   // The group as `viewer_id` sees it (state, count; private groups reduced).
   pb::Group GroupView(pb::Group group, uint64_t viewer_id);
   uint64_t MemberCount(uint64_t group);
   uint64_t UserGroupCount(uint64_t user);
-  absl::StatusOr<uint64_t> RemoteUserGroupCount(uint64_t user);
+  absl::StatusOr<uint64_t> RemoteUserGroupCount(uint64_t user, absl::Time deadline);
   // Sets a person's relation to a group homed here (state 0 removes it),
   // keeping counts, the listing index and, for a member homed here, their
   // half; emits the membership events.
@@ -381,7 +399,7 @@ class Feed {
   absl::Status GrantMembership(const pb::Group& group, const common::v1::UserRef& user,
                                const Membership& before, char state,
                                std::vector<events::v1::Event> extra);
-  absl::Status RequireGroupAdmin(const TokenClaims& caller, const pb::Group& group);
+  absl::Status RequireGroupAdmin(const Caller& caller, const pb::Group& group);
   // Insight counters for content homed here, in `batch`.
   void CountInsight(uint64_t org_id, uint64_t group_id, absl::Time when, char kind,
                     std::optional<uint64_t> key, rocksdb::WriteBatch* batch);

@@ -14,10 +14,13 @@ using status::ToGrpc;
 
 }  // namespace
 
-#define PARLEY_AUTH(ctx, Kind)                     \
-  CallScope scope(ctx);                            \
-  auto caller = auth_->Authenticate##Kind(*(ctx)); \
-  if (!caller.ok()) return ToGrpc(caller.status())
+// Authenticates the call; `caller` is the claims and `who` the claims with the
+// call's deadline, for the logic.
+#define PARLEY_AUTH(ctx, Kind)                      \
+  CallScope scope(ctx);                             \
+  auto caller = auth_->Authenticate##Kind(*(ctx));  \
+  if (!caller.ok()) return ToGrpc(caller.status()); \
+  const Caller who(*caller, absl::FromChrono((ctx)->deadline()))
 
 template <typename Req, typename Resp>
 std::optional<grpc::Status> FeedGrpcService::Route(grpc::ServerContext* ctx, int32_t shard,
@@ -32,7 +35,7 @@ std::optional<grpc::Status> FeedGrpcService::Route(grpc::ServerContext* ctx, int
     return grpc::Status(grpc::FAILED_PRECONDITION,
                         "forwarded to the wrong feed shard: shard maps disagree");
   }
-  auto out = server::ForwardContext(*ctx, peers_->deadline());
+  auto out = server::ForwardContext(*ctx, kPeerTimeout);
   return (peers_->Public(shard)->*method)(out.get(), req, resp);
 }
 
@@ -59,40 +62,38 @@ int32_t FeedGrpcService::IdShard(uint64_t id) const {
   }
 
 #define CALLER UserShard(caller->user_id())
-PARLEY_USER_STATUS_RPC(FollowUser, CALLER, feed_->Follow(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(UnfollowUser, CALLER, feed_->Unfollow(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(BlockUser, CALLER, feed_->Block(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(UnblockUser, CALLER, feed_->Unblock(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(MuteUser, CALLER, feed_->Mute(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(UnmuteUser, CALLER, feed_->Unmute(*caller, req->user_id()))
-PARLEY_USER_STATUS_RPC(DeletePost, IdShard(req->post_id()),
-                       feed_->DeletePost(*caller, req->post_id()))
+PARLEY_USER_STATUS_RPC(FollowUser, CALLER, feed_->Follow(who, req->user_id()))
+PARLEY_USER_STATUS_RPC(UnfollowUser, CALLER, feed_->Unfollow(who, req->user_id()))
+PARLEY_USER_STATUS_RPC(BlockUser, CALLER, feed_->Block(who, req->user_id()))
+PARLEY_USER_STATUS_RPC(UnblockUser, CALLER, feed_->Unblock(who, req->user_id()))
+PARLEY_USER_STATUS_RPC(MuteUser, CALLER, feed_->Mute(who, req->user_id()))
+PARLEY_USER_STATUS_RPC(UnmuteUser, CALLER, feed_->Unmute(who, req->user_id()))
+PARLEY_USER_STATUS_RPC(DeletePost, IdShard(req->post_id()), feed_->DeletePost(who, req->post_id()))
 PARLEY_USER_STATUS_RPC(DeleteComment, IdShard(req->comment_id()),
-                       feed_->DeleteComment(*caller, req->comment_id()))
+                       feed_->DeleteComment(who, req->comment_id()))
 PARLEY_USER_STATUS_RPC(LikePost, IdShard(req->post_id()),
-                       feed_->LikePost(*caller, req->post_id(), true))
+                       feed_->LikePost(who, req->post_id(), true))
 PARLEY_USER_STATUS_RPC(UnlikePost, IdShard(req->post_id()),
-                       feed_->LikePost(*caller, req->post_id(), false))
+                       feed_->LikePost(who, req->post_id(), false))
 PARLEY_USER_STATUS_RPC(LikeComment, IdShard(req->comment_id()),
-                       feed_->LikeComment(*caller, req->comment_id(), true))
+                       feed_->LikeComment(who, req->comment_id(), true))
 PARLEY_USER_STATUS_RPC(UnlikeComment, IdShard(req->comment_id()),
-                       feed_->LikeComment(*caller, req->comment_id(), false))
-PARLEY_USER_STATUS_RPC(MuteGroup, CALLER, feed_->MuteGroup(*caller, req->group_id(), true))
-PARLEY_USER_STATUS_RPC(UnmuteGroup, CALLER, feed_->MuteGroup(*caller, req->group_id(), false))
+                       feed_->LikeComment(who, req->comment_id(), false))
+PARLEY_USER_STATUS_RPC(MuteGroup, CALLER, feed_->MuteGroup(who, req->group_id(), true))
+PARLEY_USER_STATUS_RPC(UnmuteGroup, CALLER, feed_->MuteGroup(who, req->group_id(), false))
 #define GROUP IdShard(req->group_id())
-PARLEY_USER_STATUS_RPC(RequestToJoinGroup, GROUP,
-                       feed_->RequestToJoinGroup(*caller, req->group_id()))
+PARLEY_USER_STATUS_RPC(RequestToJoinGroup, GROUP, feed_->RequestToJoinGroup(who, req->group_id()))
 PARLEY_USER_STATUS_RPC(ApproveJoinRequest, GROUP,
-                       feed_->AnswerJoinRequest(*caller, req->group_id(), req->user_id(), true))
+                       feed_->AnswerJoinRequest(who, req->group_id(), req->user_id(), true))
 PARLEY_USER_STATUS_RPC(DeclineJoinRequest, GROUP,
-                       feed_->AnswerJoinRequest(*caller, req->group_id(), req->user_id(), false))
+                       feed_->AnswerJoinRequest(who, req->group_id(), req->user_id(), false))
 PARLEY_USER_STATUS_RPC(InviteToGroup, GROUP,
-                       feed_->InviteToGroup(*caller, req->group_id(), req->user_id()))
-PARLEY_USER_STATUS_RPC(LeaveGroup, GROUP, feed_->LeaveGroup(*caller, req->group_id()))
+                       feed_->InviteToGroup(who, req->group_id(), req->user_id()))
+PARLEY_USER_STATUS_RPC(LeaveGroup, GROUP, feed_->LeaveGroup(who, req->group_id()))
 PARLEY_USER_STATUS_RPC(RemoveGroupMember, GROUP,
-                       feed_->RemoveGroupMember(*caller, req->group_id(), req->user_id()))
+                       feed_->RemoveGroupMember(who, req->group_id(), req->user_id()))
 PARLEY_USER_STATUS_RPC(PromoteGroupMember, GROUP,
-                       feed_->PromoteGroupMember(*caller, req->group_id(), req->user_id()))
+                       feed_->PromoteGroupMember(who, req->group_id(), req->user_id()))
 #undef PARLEY_USER_STATUS_RPC
 
 // RPCs whose response is what the logic returns.
@@ -105,18 +106,18 @@ PARLEY_USER_STATUS_RPC(PromoteGroupMember, GROUP,
   }
 
 #define SUBJECT UserShard(req->user_id() != 0 ? req->user_id() : caller->user_id())
-PARLEY_USER_WHOLE_RPC(ListFollowers, SUBJECT, feed_->ListFollowers(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListFollowing, SUBJECT, feed_->ListFollowing(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListUserTimeline, SUBJECT, feed_->ListUserTimeline(*caller, *req))
-PARLEY_USER_WHOLE_RPC(GetThread, IdShard(req->post_id()), feed_->GetThread(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListReplies, IdShard(req->comment_id()), feed_->ListReplies(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListHomeTimeline, CALLER, feed_->ListHomeTimeline(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListGroupTimeline, GROUP, feed_->ListGroupTimeline(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListGroupMembers, GROUP, feed_->ListGroupMembers(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListMyGroups, CALLER, feed_->ListMyGroups(*caller, *req))
-PARLEY_USER_WHOLE_RPC(ListMyOpenQuestions, CALLER, feed_->ListMyOpenQuestions(*caller, *req))
+PARLEY_USER_WHOLE_RPC(ListFollowers, SUBJECT, feed_->ListFollowers(who, *req))
+PARLEY_USER_WHOLE_RPC(ListFollowing, SUBJECT, feed_->ListFollowing(who, *req))
+PARLEY_USER_WHOLE_RPC(ListUserTimeline, SUBJECT, feed_->ListUserTimeline(who, *req))
+PARLEY_USER_WHOLE_RPC(GetThread, IdShard(req->post_id()), feed_->GetThread(who, *req))
+PARLEY_USER_WHOLE_RPC(ListReplies, IdShard(req->comment_id()), feed_->ListReplies(who, *req))
+PARLEY_USER_WHOLE_RPC(ListHomeTimeline, CALLER, feed_->ListHomeTimeline(who, *req))
+PARLEY_USER_WHOLE_RPC(ListGroupTimeline, GROUP, feed_->ListGroupTimeline(who, *req))
+PARLEY_USER_WHOLE_RPC(ListGroupMembers, GROUP, feed_->ListGroupMembers(who, *req))
+PARLEY_USER_WHOLE_RPC(ListMyGroups, CALLER, feed_->ListMyGroups(who, *req))
+PARLEY_USER_WHOLE_RPC(ListMyOpenQuestions, CALLER, feed_->ListMyOpenQuestions(who, *req))
 PARLEY_USER_WHOLE_RPC(ListGroupUnansweredQuestions, GROUP,
-                      feed_->ListGroupUnansweredQuestions(*caller, *req))
+                      feed_->ListGroupUnansweredQuestions(who, *req))
 #undef SUBJECT
 #undef PARLEY_USER_WHOLE_RPC
 
@@ -128,17 +129,15 @@ PARLEY_USER_WHOLE_RPC(ListGroupUnansweredQuestions, GROUP,
     PARLEY_ROUTE(Name, shard)                                                                \
     return Respond(call, [&](auto v) { *resp->mutable_##field() = std::move(v); });          \
   }
-PARLEY_USER_FIELD_RPC(CreateGroup, CALLER, feed_->CreateGroup(*caller, *req), group)
-PARLEY_USER_FIELD_RPC(GetGroup, GROUP, feed_->GetGroup(*caller, req->group_id()), group)
-PARLEY_USER_FIELD_RPC(UpdateGroup, IdShard(req->group().id()), feed_->UpdateGroup(*caller, *req),
-                      group)
-PARLEY_USER_FIELD_RPC(ArchiveGroup, GROUP, feed_->ArchiveGroup(*caller, req->group_id()), group)
-PARLEY_USER_FIELD_RPC(JoinGroup, GROUP, feed_->JoinGroup(*caller, req->group_id()), group)
-PARLEY_USER_FIELD_RPC(AcceptAnswer, IdShard(req->post_id()), feed_->AcceptAnswer(*caller, *req),
-                      post)
+PARLEY_USER_FIELD_RPC(CreateGroup, CALLER, feed_->CreateGroup(who, *req), group)
+PARLEY_USER_FIELD_RPC(GetGroup, GROUP, feed_->GetGroup(who, req->group_id()), group)
+PARLEY_USER_FIELD_RPC(UpdateGroup, IdShard(req->group().id()), feed_->UpdateGroup(who, *req), group)
+PARLEY_USER_FIELD_RPC(ArchiveGroup, GROUP, feed_->ArchiveGroup(who, req->group_id()), group)
+PARLEY_USER_FIELD_RPC(JoinGroup, GROUP, feed_->JoinGroup(who, req->group_id()), group)
+PARLEY_USER_FIELD_RPC(AcceptAnswer, IdShard(req->post_id()), feed_->AcceptAnswer(who, *req), post)
 // Org insights from any shard (each adds up all shards); a group's on its shard.
 PARLEY_USER_FIELD_RPC(GetParticipationInsights, req->group_id() != 0 ? GROUP : CALLER,
-                      feed_->GetParticipationInsights(*caller, *req), insights)
+                      feed_->GetParticipationInsights(who, *req), insights)
 #undef PARLEY_USER_FIELD_RPC
 
 grpc::Status FeedGrpcService::CreatePost(grpc::ServerContext* ctx, const pb::CreatePostRequest* req,
@@ -148,7 +147,7 @@ grpc::Status FeedGrpcService::CreatePost(grpc::ServerContext* ctx, const pb::Cre
   PARLEY_ROUTE(CreatePost, req->visibility() == common::v1::VISIBILITY_GROUP && req->group_id() != 0
                                ? GROUP
                                : CALLER)
-  return Respond(feed_->CreatePost(*caller, *req),
+  return Respond(feed_->CreatePost(who, *req),
                  [&](pb::Post p) { *resp->mutable_post() = std::move(p); });
 }
 
@@ -156,7 +155,7 @@ grpc::Status FeedGrpcService::GetPost(grpc::ServerContext* ctx, const pb::GetPos
                                       pb::GetPostResponse* resp) {
   PARLEY_AUTH(ctx, User);
   PARLEY_ROUTE(GetPost, IdShard(req->post_id()))
-  return Respond(feed_->GetPost(*caller, req->post_id()),
+  return Respond(feed_->GetPost(who, req->post_id()),
                  [&](pb::Post p) { *resp->mutable_post() = std::move(p); });
 }
 
@@ -165,7 +164,7 @@ grpc::Status FeedGrpcService::CreateComment(grpc::ServerContext* ctx,
                                             pb::CreateCommentResponse* resp) {
   PARLEY_AUTH(ctx, User);
   PARLEY_ROUTE(CreateComment, IdShard(req->post_id()))
-  return Respond(feed_->CreateComment(*caller, *req),
+  return Respond(feed_->CreateComment(who, *req),
                  [&](pb::Comment c) { *resp->mutable_comment() = std::move(c); });
 }
 

@@ -17,7 +17,7 @@ namespace parley::feed {
 // the caller's token.
 class FeedGrpcService final : public pb::FeedService::Service {
  public:
-  FeedGrpcService(Feed* feed, auth::Authenticator* auth, Peers* peers)
+  FeedGrpcService(Feed* feed, auth::Authenticator* auth, GrpcFeedPeers* peers)
       : feed_(feed), auth_(auth), peers_(peers) {}
 
 #define PARLEY_FEED_RPC(Name)                                               \
@@ -79,7 +79,7 @@ class FeedGrpcService final : public pb::FeedService::Service {
 
   Feed* const feed_;
   auth::Authenticator* const auth_;
-  Peers* const peers_;
+  GrpcFeedPeers* const peers_;
 };
 
 class FeedInternalGrpcService final : public pb::FeedInternalService::Service {

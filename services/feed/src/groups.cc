@@ -112,7 +112,7 @@ absl::StatusOr<std::optional<pb::Group>> Feed::ReadGroup(uint64_t group_id) {
   return std::optional<pb::Group>(std::move(g));
 }
 
-absl::StatusOr<pb::Group> Feed::RequireGroup(const TokenClaims& caller, uint64_t group_id) {
+absl::StatusOr<pb::Group> Feed::RequireGroup(const Caller& caller, uint64_t group_id) {
   if (group_id == 0) return status::Required("group_id");
   if (ShardOfId(group_id) != options_.shards.self()) return NotFoundGroup(group_id);
   auto g = ReadGroup(group_id);
@@ -145,15 +145,14 @@ uint64_t Feed::UserGroupCount(uint64_t user) {
   return v.ok() && v->has_value() ? std::max<int64_t>(0, DecodeCounter(**v)) : 0;
 }
 
-absl::StatusOr<uint64_t> Feed::RemoteUserGroupCount(uint64_t user) {
+absl::StatusOr<uint64_t> Feed::RemoteUserGroupCount(uint64_t user, absl::Time deadline) {
   if (options_.peers == nullptr) return absl::InternalError("no peers for a remote person");
   pb::CountUserGroupsRequest req;
   req.set_user_id(user);
-  pb::CountUserGroupsResponse resp;
-  grpc::Status st = options_.peers->Internal(options_.shards.ShardOf(user))
-                        ->CountUserGroups(options_.peers->ServiceContext().get(), req, &resp);
-  if (!st.ok()) return status::FromGrpc(st);
-  return resp.group_count();
+  auto resp =
+      options_.peers->CountUserGroups({{options_.shards.ShardOf(user), std::move(req)}}, deadline);
+  if (!resp.ok()) return resp.status();
+  return (*resp)[0].group_count();
 }
 
 pb::Group Feed::GroupView(pb::Group group, uint64_t viewer_id) {
@@ -171,8 +170,9 @@ pb::Group Feed::GroupView(pb::Group group, uint64_t viewer_id) {
 }
 
 absl::Status Feed::CheckGroupLimit(uint64_t user) {
-  absl::StatusOr<uint64_t> count =
-      options_.shards.IsLocal(user) ? UserGroupCount(user) : RemoteUserGroupCount(user);
+  absl::StatusOr<uint64_t> count = options_.shards.IsLocal(user)
+                                       ? UserGroupCount(user)
+                                       : RemoteUserGroupCount(user, PeerDeadline());
   if (!count.ok()) return count.status();
   if (*count >= kMaxGroupsPerPerson) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -235,7 +235,7 @@ void Feed::ApplyMemberHalf(uint64_t user, uint64_t group, bool add, rocksdb::Wri
   batch->Merge(counters_, CounterKey(kUserGroupCount, user), EncodeCounter(add ? 1 : -1));
 }
 
-absl::Status Feed::RequireGroupAdmin(const TokenClaims& caller, const pb::Group& group) {
+absl::Status Feed::RequireGroupAdmin(const Caller& caller, const pb::Group& group) {
   const Membership m = GroupMembership(group.id(), caller.user_id());
   if (m.state == kAdmin) return absl::OkStatus();
   if (!CanReadGroup(group, m)) return NotFoundGroup(group.id());
@@ -287,7 +287,7 @@ absl::Status CheckDescription(const std::string& description) {
 // ---------------------------------------------------------------------------
 // Groups
 
-absl::StatusOr<pb::Group> Feed::CreateGroup(const TokenClaims& caller,
+absl::StatusOr<pb::Group> Feed::CreateGroup(const Caller& caller,
                                             const pb::CreateGroupRequest& req) {
   absl::Status s = CheckName(req.name());
   if (s.ok()) s = CheckDescription(req.description());
@@ -328,13 +328,13 @@ absl::StatusOr<pb::Group> Feed::CreateGroup(const TokenClaims& caller,
   return GroupView(group, caller.user_id());
 }
 
-absl::StatusOr<pb::Group> Feed::GetGroup(const TokenClaims& caller, uint64_t group_id) {
+absl::StatusOr<pb::Group> Feed::GetGroup(const Caller& caller, uint64_t group_id) {
   auto g = RequireGroup(caller, group_id);
   if (!g.ok()) return g.status();
   return GroupView(*std::move(g), caller.user_id());
 }
 
-absl::StatusOr<pb::Group> Feed::UpdateGroup(const TokenClaims& caller,
+absl::StatusOr<pb::Group> Feed::UpdateGroup(const Caller& caller,
                                             const pb::UpdateGroupRequest& req) {
   if (req.update_mask().paths_size() == 0) return status::Required("update_mask");
   for (const auto& path : req.update_mask().paths()) {
@@ -371,7 +371,7 @@ absl::StatusOr<pb::Group> Feed::UpdateGroup(const TokenClaims& caller,
   return GroupView(*std::move(g), caller.user_id());
 }
 
-absl::StatusOr<pb::Group> Feed::ArchiveGroup(const TokenClaims& caller, uint64_t group_id) {
+absl::StatusOr<pb::Group> Feed::ArchiveGroup(const Caller& caller, uint64_t group_id) {
   auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   std::lock_guard<std::mutex> lock(groups_mu_);
@@ -395,7 +395,7 @@ absl::StatusOr<pb::Group> Feed::ArchiveGroup(const TokenClaims& caller, uint64_t
   return GroupView(*std::move(g), caller.user_id());
 }
 
-absl::StatusOr<pb::Group> Feed::JoinGroup(const TokenClaims& caller, uint64_t group_id) {
+absl::StatusOr<pb::Group> Feed::JoinGroup(const Caller& caller, uint64_t group_id) {
   auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   {
@@ -418,7 +418,7 @@ absl::StatusOr<pb::Group> Feed::JoinGroup(const TokenClaims& caller, uint64_t gr
   return GetGroup(caller, group_id);
 }
 
-absl::Status Feed::RequestToJoinGroup(const TokenClaims& caller, uint64_t group_id) {
+absl::Status Feed::RequestToJoinGroup(const Caller& caller, uint64_t group_id) {
   auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
   std::lock_guard<std::mutex> lock(groups_mu_);
@@ -447,7 +447,7 @@ absl::Status Feed::RequestToJoinGroup(const TokenClaims& caller, uint64_t group_
   return Commit(&batch, {e});
 }
 
-absl::Status Feed::AnswerJoinRequest(const TokenClaims& caller, uint64_t group_id, uint64_t user_id,
+absl::Status Feed::AnswerJoinRequest(const Caller& caller, uint64_t group_id, uint64_t user_id,
                                      bool approve) {
   if (user_id == 0) return status::Required("user_id");
   auto me = RequireActiveSelf(caller);
@@ -476,7 +476,7 @@ absl::Status Feed::AnswerJoinRequest(const TokenClaims& caller, uint64_t group_i
   return GrantMembership(*g, person->ref, m, kMember, {e});
 }
 
-absl::Status Feed::InviteToGroup(const TokenClaims& caller, uint64_t group_id, uint64_t user_id) {
+absl::Status Feed::InviteToGroup(const Caller& caller, uint64_t group_id, uint64_t user_id) {
   if (user_id == caller.user_id()) {
     return absl::InvalidArgumentError("user_id: you cannot invite yourself");
   }
@@ -510,7 +510,7 @@ absl::Status Feed::InviteToGroup(const TokenClaims& caller, uint64_t group_id, u
   return Commit(&batch, {e});
 }
 
-absl::Status Feed::LeaveGroup(const TokenClaims& caller, uint64_t group_id) {
+absl::Status Feed::LeaveGroup(const Caller& caller, uint64_t group_id) {
   std::lock_guard<std::mutex> lock(groups_mu_);
   auto g = RequireGroup(caller, group_id);
   if (!g.ok()) return g.status();
@@ -537,8 +537,7 @@ absl::Status Feed::LeaveGroup(const TokenClaims& caller, uint64_t group_id) {
   return Commit(&batch, events);
 }
 
-absl::Status Feed::RemoveGroupMember(const TokenClaims& caller, uint64_t group_id,
-                                     uint64_t user_id) {
+absl::Status Feed::RemoveGroupMember(const Caller& caller, uint64_t group_id, uint64_t user_id) {
   if (user_id == 0) return status::Required("user_id");
   if (user_id == caller.user_id()) {
     return absl::InvalidArgumentError("user_id: to remove yourself, leave the group");
@@ -567,8 +566,7 @@ absl::Status Feed::RemoveGroupMember(const TokenClaims& caller, uint64_t group_i
   return Commit(&batch, events);
 }
 
-absl::Status Feed::PromoteGroupMember(const TokenClaims& caller, uint64_t group_id,
-                                      uint64_t user_id) {
+absl::Status Feed::PromoteGroupMember(const Caller& caller, uint64_t group_id, uint64_t user_id) {
   if (user_id == 0) return status::Required("user_id");
   auto me = RequireActiveSelf(caller);
   if (!me.ok()) return me.status();
@@ -589,7 +587,7 @@ absl::Status Feed::PromoteGroupMember(const TokenClaims& caller, uint64_t group_
 }
 
 absl::StatusOr<pb::ListGroupMembersResponse> Feed::ListGroupMembers(
-    const TokenClaims& caller, const pb::ListGroupMembersRequest& req) {
+    const Caller& caller, const pb::ListGroupMembersRequest& req) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
   auto token = DecodeToken(req.page_token(), "m");
@@ -648,7 +646,7 @@ absl::StatusOr<pb::ListGroupMembersResponse> Feed::ListGroupMembers(
   return resp;
 }
 
-absl::StatusOr<pb::ListMyGroupsResponse> Feed::ListMyGroups(const TokenClaims& caller,
+absl::StatusOr<pb::ListMyGroupsResponse> Feed::ListMyGroups(const Caller& caller,
                                                             const pb::ListMyGroupsRequest& req) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
@@ -683,16 +681,20 @@ absl::StatusOr<pb::ListMyGroupsResponse> Feed::ListMyGroups(const TokenClaims& c
     if (!g.ok()) return g.status();
     if (g->has_value()) found[group] = GroupView(**g, caller.user_id());
   }
+  FeedPeers::ByShard<pb::GetGroupsRequest> group_calls;
   for (const auto& [shard, groups] : remote) {
     if (options_.peers == nullptr || shard >= options_.shards.count()) continue;
     pb::GetGroupsRequest greq;
     greq.set_viewer_user_id(caller.user_id());
     for (uint64_t g : groups) greq.add_group_ids(g);
-    pb::GetGroupsResponse gresp;
-    grpc::Status st = options_.peers->Internal(shard)->GetGroups(
-        options_.peers->ServiceContext().get(), greq, &gresp);
-    if (!st.ok()) return status::FromGrpc(st);
-    for (auto& g : *gresp.mutable_groups()) found[g.id()] = std::move(g);
+    group_calls.emplace_back(shard, std::move(greq));
+  }
+  if (!group_calls.empty()) {
+    auto responses = options_.peers->GetGroups(group_calls, PeerDeadline(caller.deadline));
+    if (!responses.ok()) return responses.status();
+    for (auto& gresp : *responses) {
+      for (auto& g : *gresp.mutable_groups()) found[g.id()] = std::move(g);
+    }
   }
   pb::ListMyGroupsResponse resp;
   for (const auto& [order, group] : rows) {
@@ -703,7 +705,7 @@ absl::StatusOr<pb::ListMyGroupsResponse> Feed::ListMyGroups(const TokenClaims& c
   return resp;
 }
 
-absl::Status Feed::MuteGroup(const TokenClaims& caller, uint64_t group_id, bool mute) {
+absl::Status Feed::MuteGroup(const Caller& caller, uint64_t group_id, bool mute) {
   if (group_id == 0) return status::Required("group_id");
   absl::Status local = RequireLocal(caller.user_id());
   if (!local.ok()) return local;
@@ -717,7 +719,7 @@ absl::Status Feed::MuteGroup(const TokenClaims& caller, uint64_t group_id, bool 
 }
 
 absl::StatusOr<pb::ListGroupTimelineResponse> Feed::ListGroupTimeline(
-    const TokenClaims& caller, const pb::ListGroupTimelineRequest& req) {
+    const Caller& caller, const pb::ListGroupTimelineRequest& req) {
   auto size = PageSize(req.page_size());
   if (!size.ok()) return size.status();
   auto token = DecodeToken(req.page_token(), "g");
@@ -769,7 +771,7 @@ absl::StatusOr<pb::CountUserGroupsResponse> Feed::CountUserGroups(
 // ---------------------------------------------------------------------------
 // Questions
 
-absl::StatusOr<pb::Post> Feed::AcceptAnswer(const TokenClaims& caller,
+absl::StatusOr<pb::Post> Feed::AcceptAnswer(const Caller& caller,
                                             const pb::AcceptAnswerRequest& req) {
   if (req.post_id() == 0) return status::Required("post_id");
   if (req.comment_id() == 0) return status::Required("comment_id");
@@ -881,7 +883,7 @@ absl::StatusOr<Response> Feed::QuestionPage(const Viewer& viewer, const std::str
 }
 
 absl::StatusOr<pb::ListMyOpenQuestionsResponse> Feed::ListMyOpenQuestions(
-    const TokenClaims& caller, const pb::ListMyOpenQuestionsRequest& req) {
+    const Caller& caller, const pb::ListMyOpenQuestionsRequest& req) {
   absl::Status local = RequireLocal(caller.user_id());
   if (!local.ok()) return local;
   auto viewer = LoadViewer(caller, false);
@@ -891,7 +893,7 @@ absl::StatusOr<pb::ListMyOpenQuestionsResponse> Feed::ListMyOpenQuestions(
 }
 
 absl::StatusOr<pb::ListGroupUnansweredQuestionsResponse> Feed::ListGroupUnansweredQuestions(
-    const TokenClaims& caller, const pb::ListGroupUnansweredQuestionsRequest& req) {
+    const Caller& caller, const pb::ListGroupUnansweredQuestionsRequest& req) {
   auto g = RequireGroup(caller, req.group_id());
   if (!g.ok()) return g.status();
   if (!CanReadGroup(*g, GroupMembership(g->id(), caller.user_id()))) return NotFoundGroup(g->id());
@@ -971,7 +973,7 @@ absl::StatusOr<pb::GetInsightCountersResponse> Feed::GetInsightCounters(
 }
 
 absl::StatusOr<pb::ParticipationInsights> Feed::GetParticipationInsights(
-    const TokenClaims& caller, const pb::GetParticipationInsightsRequest& req) {
+    const Caller& caller, const pb::GetParticipationInsightsRequest& req) {
   // The window: whole UTC days, rounded outwards.
   const absl::Time now = absl::Now();
   const bool has_start = req.has_start_time(), has_end = req.has_end_time();
@@ -1012,18 +1014,22 @@ absl::StatusOr<pb::ParticipationInsights> Feed::GetParticipationInsights(
   creq.set_last_day(last_day);
   pb::GetInsightCountersResponse sum;
   std::map<uint64_t, uint64_t> by_user, by_reach, by_millis;
+  // This shard's counters, then every other shard's (asked all at once).
+  std::vector<pb::GetInsightCountersResponse> parts;
+  auto local = GetInsightCounters(creq);
+  if (!local.ok()) return local.status();
+  parts.push_back(*std::move(local));
+  FeedPeers::ByShard<pb::GetInsightCountersRequest> counter_calls;
   for (int32_t shard = 0; shard < options_.shards.count(); ++shard) {
-    pb::GetInsightCountersResponse part;
-    if (shard == options_.shards.self()) {
-      auto local = GetInsightCounters(creq);
-      if (!local.ok()) return local.status();
-      part = *std::move(local);
-    } else {
-      if (options_.peers == nullptr) return absl::InternalError("no peers for a sharded feed");
-      grpc::Status st = options_.peers->Internal(shard)->GetInsightCounters(
-          options_.peers->ServiceContext().get(), creq, &part);
-      if (!st.ok()) return status::FromGrpc(st);
-    }
+    if (shard != options_.shards.self()) counter_calls.emplace_back(shard, creq);
+  }
+  if (!counter_calls.empty()) {
+    if (options_.peers == nullptr) return absl::InternalError("no peers for a sharded feed");
+    auto remote = options_.peers->GetInsightCounters(counter_calls, PeerDeadline(caller.deadline));
+    if (!remote.ok()) return remote.status();
+    for (auto& part : *remote) parts.push_back(std::move(part));
+  }
+  for (const pb::GetInsightCountersResponse& part : parts) {
     sum.set_post_count(sum.post_count() + part.post_count());
     sum.set_comment_count(sum.comment_count() + part.comment_count());
     sum.set_question_count(sum.question_count() + part.question_count());

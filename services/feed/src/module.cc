@@ -33,7 +33,7 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
   if (!shards.ok()) return shards.status();
   options.shards = *shards;
   if (shards->count() > 1) {
-    module->peers = std::make_unique<Peers>(*shards, credential);
+    module->peers = std::make_unique<GrpcFeedPeers>(*shards, credential);
     options.peers = module->peers.get();
   }
   const int64_t threshold = absl::GetFlag(FLAGS_fanout_push_threshold);

@@ -29,7 +29,7 @@ struct FeedModule {
   std::shared_ptr<ChannelSlot> identity_channel;
   std::unique_ptr<storage::Db> db;
   std::unique_ptr<Directory> directory;
-  std::unique_ptr<Peers> peers;  // null with one shard
+  std::unique_ptr<GrpcFeedPeers> peers;  // null with one shard
   std::unique_ptr<Feed> feed;
   std::unique_ptr<auth::Authenticator> authenticator;
   std::unique_ptr<FeedGrpcService> public_service;
