@@ -1,4 +1,4 @@
-// Key layouts, page tokens and small helpers shared by feed.cc and groups.cc.
+// Key layouts, page tokens and small helpers shared by feed's components.
 #pragma once
 
 #include <string>
@@ -7,7 +7,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "feed/src/feed.h"
+#include "feed/src/store.h"
 #include "google/protobuf/util/time_util.h"
 #include "parley/status/status.h"
 #include "parley/storage/keys.h"
@@ -25,7 +25,6 @@ using storage::KeyReader;
 using storage::PrefixSuccessor;
 using storage::U64Key;
 namespace ev = ::parley::events::v1;
-using common::v1::Visibility;
 
 // Counter keys: a kind byte and an id.
 constexpr char kPostLikes = 'L';
@@ -274,6 +273,43 @@ inline std::string HomeValue(uint64_t author, uint64_t group) {
 inline std::pair<uint64_t, uint64_t> ParseHomeValue(absl::string_view v) {
   if (v.size() < 8) return {0, 0};
   return {DecodeU64(v.substr(0, 8)), v.size() >= 16 ? DecodeU64(v.substr(8, 8)) : 0};
+}
+
+// A person's state in a group (the first byte of a 'm' membership value).
+constexpr char kInvited = 'i';
+constexpr char kRequested = 'r';
+constexpr char kMember = 'm';
+constexpr char kAdmin = 'a';
+
+inline bool IsMember(char state) { return state == kMember || state == kAdmin; }
+
+// The listing class of a state: members and admins share one, most recently
+// joined first.
+inline char ClassOf(char state) { return IsMember(state) ? kMember : state; }
+
+inline pb::GroupMemberState StateOf(char state) {
+  switch (state) {
+    case kInvited:
+      return pb::GROUP_MEMBER_STATE_INVITED;
+    case kRequested:
+      return pb::GROUP_MEMBER_STATE_REQUESTED;
+    case kMember:
+      return pb::GROUP_MEMBER_STATE_MEMBER;
+    case kAdmin:
+      return pb::GROUP_MEMBER_STATE_ADMIN;
+    default:
+      return pb::GROUP_MEMBER_STATE_NONE;
+  }
+}
+
+inline absl::Status NotFoundGroup(uint64_t id) {
+  return absl::NotFoundError(absl::StrCat("group ", id, " not found"));
+}
+
+inline std::string MyGroupIdx(uint64_t user, uint64_t order, uint64_t group) {
+  std::string k = DescKey2('x', user, order);
+  AppendU64(&k, group);
+  return k;
 }
 
 inline absl::Time ToTime(const google::protobuf::Timestamp& t) {

@@ -159,6 +159,7 @@ absl::StatusOr<std::unique_ptr<FeedModule>> FeedModule::Create(
         outbox, storage::DispatcherOptions{.subscriber = p.name},
         events::DeliverTo(subscriber, outbox->producer_id())));
   }
+  module->feed->Start();
   for (auto& d : module->dispatchers) d->Start();
   log::Info("feed ready", {{"producer", outbox->producer_id()},
                            {"home_timeline_head", static_cast<int64_t>(options.home_head)},
